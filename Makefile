@@ -1,0 +1,31 @@
+# `make test` builds its environment from scratch and runs the whole suite (what CI runs).
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: venv test unit lint typecheck bench clean
+
+$(BIN)/pycompose: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+venv: $(BIN)/pycompose
+
+lint: venv
+	$(BIN)/ruff check orchestrator tests bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+unit: venv
+	$(BIN)/pytest -q tests/unit
+
+test: venv lint
+	$(BIN)/pytest -q tests
+
+bench: venv
+	$(BIN)/python bench/config_bench.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Backends: the one small protocol (``base.Backend``) and its implementations."""

@@ -1,0 +1,1 @@
+"""The compose loader: a pipeline of pure stages (see ``pipeline.py`` for the order)."""
