@@ -194,3 +194,58 @@ class Service:
         if self.deploy is not None and self.deploy.replicas is not None:
             return self.deploy.replicas
         return 1
+
+
+ReferenceKind = Literal["depends_on", "links", "network_mode", "volumes_from", "ipc", "pid"]
+
+
+@dataclass(frozen=True)
+class ServiceReference:
+    """One way a service names another service of the project.
+
+    Kept beside the model so the graph, the semantic checks and the planner agree on what
+    counts as a reference. ``path`` is relative to the service (``("links", 0)``,
+    ``("depends_on", "db")``, ``("network_mode",)``); ``required`` is false only for a
+    ``depends_on`` entry marked ``required: false``.
+    """
+
+    kind: ReferenceKind
+    target: str
+    path: tuple[str | int, ...]
+    required: bool = True
+
+
+def _service_prefixed(value: str | None) -> str | None:
+    if value is not None and value.startswith("service:"):
+        return value[len("service:") :]
+    return None
+
+
+def service_references(service: Service) -> tuple[ServiceReference, ...]:
+    """Every other service ``service`` names: depends_on, links, volumes_from, service:x modes.
+
+    ``container:...`` forms name containers, not services, and are left out.
+    """
+    refs: list[ServiceReference] = [
+        ServiceReference("depends_on", name, ("depends_on", name), dep.required)
+        for name, dep in service.depends_on.items()
+    ]
+    refs.extend(
+        ServiceReference("links", link.split(":", 1)[0], ("links", index))
+        for index, link in enumerate(service.links)
+    )
+    modes: tuple[tuple[ReferenceKind, str | None], ...] = (
+        ("network_mode", service.network_mode),
+        ("ipc", service.ipc),
+        ("pid", service.pid),
+    )
+    for kind, value in modes:
+        target = _service_prefixed(value)
+        if target:
+            refs.append(ServiceReference(kind, target, (kind,)))
+    refs.extend(
+        ServiceReference("volumes_from", entry.split(":", 1)[0], ("volumes_from", index))
+        for index, entry in enumerate(service.volumes_from)
+        if not entry.startswith("container:")
+    )
+    return tuple(refs)

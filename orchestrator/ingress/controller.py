@@ -1,0 +1,407 @@
+"""Drives the per-project ingress daemon from short-lived CLI invocations.
+
+The daemon is found again through its files (see ``daemon.py``); every change goes through
+the config file plus SIGHUP, and the caller waits until the daemon's status acknowledges the
+config's generation, so when ``ensure`` or ``drain`` returns the proxy already behaves that
+way. Controllers of different processes serialise on an advisory lock on the state
+directory itself (a lock file would outlive ``remove``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import orchestrator
+from orchestrator.errors import (
+    BackendError,
+    ConfigError,
+    Conflict,
+    Problem,
+    PycomposeError,
+    UsageError,
+    WaitTimeout,
+)
+from orchestrator.ingress.daemon import (
+    IngressConfig,
+    StateFiles,
+    read_json,
+    route_from_json,
+    valid_project_name,
+    write_json_atomic,
+)
+from orchestrator.ingress.proxy import check_bindable
+from orchestrator.ingress.routes import Route
+
+DEFAULT_STATE_DIR = "/run/pycompose/ingress"
+READY_TIMEOUT = 5.0
+STOP_TIMEOUT = 5.0
+_POLL = 0.02
+
+
+class ProcessIngressController:
+    """Implements ``routes.IngressController`` with one daemon process per project."""
+
+    def __init__(
+        self,
+        state_dir: str | None = None,
+        *,
+        ready_timeout: float = READY_TIMEOUT,
+        stop_timeout: float = STOP_TIMEOUT,
+    ) -> None:
+        self.state_dir = Path(
+            state_dir or os.environ.get("PYCOMPOSE_RUN_DIR") or DEFAULT_STATE_DIR
+        )
+        self._ready_timeout = ready_timeout
+        self._stop_timeout = stop_timeout
+        # daemons this process started: kept to reap them, or they linger as zombies
+        # (and look alive) for as long as this process runs
+        self._children: dict[int, subprocess.Popen[bytes]] = {}
+
+    # ------------------------------------------------------------ the protocol
+
+    def ensure(self, project: str, backend: str, routes: Sequence[Route]) -> None:
+        if not routes:
+            self.remove(project)
+            return
+        files = self._files(project)
+        wanted = tuple(sorted(set(routes)))
+        with self._locked():
+            pid = self._running_pid(files)
+            old = self._read_config(files) if pid is not None else None
+            if pid is not None and old is None:
+                # a daemon whose config is unreadable cannot be reasoned with: start afresh
+                self._stop_and_clean(files)
+                pid = None
+            status = read_json(files.status) if pid is not None else None
+            if (
+                pid is not None
+                and old is not None
+                and old.backend == backend
+                and old.routes == wanted
+                and _acknowledged(status, pid, old.generation)
+                and not _route_errors(status, wanted)
+            ):
+                return
+            self._check_new_ports(wanted, old.routes if old is not None else ())
+            drains = _live_drains(old, status) if old is not None else {}
+            generation = (old.generation if old is not None else 0) + 1
+            config = IngressConfig(backend, wanted, drains, generation)
+            self._write_config(files, config)
+            started = pid is None
+            if pid is None:
+                self._clear_stale(files)
+                pid = self._start(files, backend)
+            else:
+                self._signal_reload(files, pid, old.generation if old is not None else 0)
+            try:
+                status = self._wait_generation(files, pid, generation)
+            except PycomposeError:
+                if started:
+                    self._stop_and_clean(files)
+                raise
+            failure = _route_errors(status, wanted)
+            if failure is None:
+                return
+            if started or old is None:
+                self._stop_and_clean(files)
+            else:
+                # put back what was served before, so a refused change changes nothing
+                restored = IngressConfig(old.backend, old.routes, drains, generation + 1)
+                self._write_config(files, restored)
+                self._signal_reload(files, pid, generation)
+                with contextlib.suppress(PycomposeError):
+                    self._wait_generation(files, pid, generation + 1)
+            raise failure
+
+    def remove(self, project: str) -> None:
+        files = self._files(project)
+        with self._locked():
+            self._stop_and_clean(files)
+
+    def status(self, project: str) -> list[Route]:
+        files = self._files(project)
+        if self._running_pid(files) is None:
+            return []
+        config = self._read_config(files)
+        return list(config.routes) if config is not None else []
+
+    def drain(self, project: str, container_ids: Sequence[str]) -> None:
+        files = self._files(project)
+        with self._locked():
+            pid = self._running_pid(files)
+            config = self._read_config(files) if pid is not None else None
+            if pid is None or config is None:
+                return  # nothing is proxied, so nothing can reach these containers
+            status = read_json(files.status)
+            drains = _live_drains(config, status)
+            if set(container_ids) <= set(drains) and _acknowledged(
+                status, pid, config.generation
+            ):
+                return
+            generation = config.generation + 1
+            for container_id in container_ids:
+                drains.setdefault(container_id, generation)
+            self._write_config(
+                files, IngressConfig(config.backend, config.routes, drains, generation)
+            )
+            self._signal_reload(files, pid, config.generation)
+            self._wait_generation(files, pid, generation)
+
+    # ------------------------------------------------------------ files and processes
+
+    def _files(self, project: str) -> StateFiles:
+        if not valid_project_name(project):
+            raise UsageError(
+                f"invalid project name {project!r}: expected lowercase letters, digits, "
+                "dashes and underscores, starting with a letter or digit"
+            )
+        return StateFiles(self.state_dir, project)
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        try:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.state_dir, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError as exc:
+            raise BackendError(
+                f"cannot use the ingress state directory {self.state_dir}: {exc.strerror}"
+            ) from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
+
+    def _read_config(self, files: StateFiles) -> IngressConfig | None:
+        data = read_json(files.config)
+        if data is None:
+            return None
+        try:
+            return IngressConfig.from_json(data)
+        except ValueError:
+            return None  # unreadable: rewritten whole by the next ensure
+
+    def _write_config(self, files: StateFiles, config: IngressConfig) -> None:
+        try:
+            write_json_atomic(files.config, config.to_json())
+        except OSError as exc:
+            raise BackendError(f"cannot write {files.config}: {exc.strerror}") from exc
+
+    def _running_pid(self, files: StateFiles) -> int | None:
+        """The daemon's pid if it is alive and really our daemon (pids get reused)."""
+        pid = read_json(files.pid)
+        if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+            return None
+        child = self._children.get(pid)
+        if child is not None and child.poll() is not None:
+            del self._children[pid]
+            return None
+        if not _is_daemon_process(pid, files.project):
+            return None
+        return pid
+
+    def _clear_stale(self, files: StateFiles) -> None:
+        for path in (files.pid, files.status):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+
+    def _start(self, files: StateFiles, backend: str) -> int:
+        env = dict(os.environ)
+        # the daemon must import this very package, wherever the caller found it
+        package_root = str(Path(orchestrator.__file__).resolve().parent.parent)
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (package_root, env.get("PYTHONPATH", "")) if p
+        )
+        command = [
+            sys.executable, "-m", "orchestrator.ingress.daemon",
+            "--project", files.project, "--backend", backend,
+            "--state-dir", str(files.state_dir),
+        ]
+        try:
+            with open(files.log, "ab") as log_file:
+                child = subprocess.Popen(
+                    command,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=log_file,  # a crash before logging is set up still lands here
+                    cwd="/",
+                    env=env,
+                    start_new_session=True,  # survives the CLI and its terminal
+                    close_fds=True,
+                )
+        except OSError as exc:
+            raise BackendError(f"cannot start the ingress proxy: {exc.strerror}") from exc
+        self._children[child.pid] = child
+        return child.pid
+
+    def _signal_reload(self, files: StateFiles, pid: int, acknowledged: int) -> None:
+        """SIGHUP, but only once the daemon has said it is up: before it installs its handler,
+        SIGHUP would kill it."""
+        self._wait_generation(files, pid, acknowledged)
+        try:
+            os.kill(pid, signal.SIGHUP)
+        except ProcessLookupError as exc:
+            raise BackendError(
+                f"the ingress proxy of project {files.project} exited unexpectedly"
+                f"{_log_tail(files)}"
+            ) from exc
+
+    def _wait_generation(self, files: StateFiles, pid: int, generation: int) -> dict[str, Any]:
+        """Block until the daemon's status acknowledges ``generation``; its status."""
+        deadline = time.monotonic() + self._ready_timeout
+        while True:
+            status = read_json(files.status)
+            if _acknowledged(status, pid, generation):
+                assert isinstance(status, dict)
+                return status
+            if not self._alive(pid):
+                raise BackendError(
+                    f"the ingress proxy of project {files.project} exited unexpectedly"
+                    f"{_log_tail(files)}"
+                )
+            if time.monotonic() > deadline:
+                raise WaitTimeout(
+                    f"the ingress proxy of project {files.project} did not answer within "
+                    f"{self._ready_timeout:g} s (see {files.log})"
+                )
+            time.sleep(_POLL)
+
+    def _alive(self, pid: int) -> bool:
+        child = self._children.get(pid)
+        if child is not None:
+            if child.poll() is None:
+                return True
+            del self._children[pid]
+            return False
+        return _process_state(pid) not in (None, "Z", "X")
+
+    def _stop_and_clean(self, files: StateFiles) -> None:
+        pid = self._running_pid(files)
+        if pid is not None:
+            self._terminate(pid)
+        for path in files.all():
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+
+    def _terminate(self, pid: int) -> None:
+        for sig, timeout in ((signal.SIGTERM, self._stop_timeout), (signal.SIGKILL, 2.0)):
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                break
+            deadline = time.monotonic() + timeout
+            while self._alive(pid) and time.monotonic() < deadline:
+                time.sleep(_POLL)
+            if not self._alive(pid):
+                break
+        child = self._children.pop(pid, None)
+        if child is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.wait(timeout=1.0)
+
+    def _check_new_ports(self, wanted: Sequence[Route], served: Sequence[Route]) -> None:
+        """Probe ports the daemon does not hold yet, for a fast, clear error."""
+        held = {(r.published, r.protocol) for r in served}
+        errors: list[PycomposeError] = []
+        for route in wanted:
+            if route.published == 0 or (route.published, route.protocol) in held:
+                continue
+            try:
+                check_bindable(route)
+            except PycomposeError as exc:
+                errors.append(exc)
+        if errors:
+            raise _combine(errors)
+
+
+def _acknowledged(status: Any, pid: int, generation: int) -> bool:
+    return (
+        isinstance(status, dict)
+        and status.get("pid") == pid
+        and isinstance(status.get("generation"), int)
+        and status["generation"] >= generation
+    )
+
+
+def _route_errors(status: Any, wanted: Sequence[Route]) -> PycomposeError | None:
+    """The error for every wanted route the daemon could not bind, or None."""
+    if not isinstance(status, dict):
+        return None
+    errors: list[PycomposeError] = []
+    for entry in status.get("routes", []):
+        try:
+            route = route_from_json(entry.get("route"))
+        except (ValueError, AttributeError):
+            continue
+        error = entry.get("error")
+        if route not in wanted or not isinstance(error, dict):
+            continue
+        if error.get("kind") == "conflict":
+            errors.append(Conflict(str(error.get("message", ""))))
+        else:
+            errors.append(ConfigError(Problem(
+                str(error.get("message", "")),
+                path=str(error.get("path", "")),
+                hint=str(error.get("hint", "")),
+            )))
+    return _combine(errors) if errors else None
+
+
+def _combine(errors: list[PycomposeError]) -> PycomposeError:
+    """One error for several routes: Conflict when any port is taken, else every problem."""
+    conflicts = [e for e in errors if isinstance(e, Conflict)]
+    if conflicts:
+        return Conflict("; ".join(str(e) for e in conflicts))
+    problems: list[Problem] = []
+    for error in errors:
+        if isinstance(error, ConfigError):
+            problems.extend(error.problems)
+        else:
+            problems.append(Problem(str(error)))
+    return ConfigError(problems)
+
+
+def _live_drains(config: IngressConfig, status: Any) -> dict[str, int]:
+    """The drains still in force: those the daemon has not yet seen through to a stop."""
+    spent = status.get("drained_spent") if isinstance(status, dict) else None
+    if not isinstance(spent, dict):
+        spent = {}
+    return {cid: gen for cid, gen in config.drains.items() if spent.get(cid) != gen}
+
+
+def _process_state(pid: int) -> str | None:
+    """The one-letter state from /proc (``Z`` for a zombie), None when there is no process."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # the command name is in parentheses and may itself contain spaces or parentheses
+    return stat.rsplit(")", 1)[-1].split()[0]
+
+
+def _is_daemon_process(pid: int, project: str) -> bool:
+    if _process_state(pid) in (None, "Z", "X"):
+        return False
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return b"orchestrator.ingress.daemon" in argv and project.encode() in argv
+
+
+def _log_tail(files: StateFiles, lines: int = 5) -> str:
+    try:
+        text = files.log.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    tail = [line for line in text.splitlines() if line.strip()][-lines:]
+    return (":\n" + "\n".join(tail)) if tail else ""
