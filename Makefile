@@ -3,7 +3,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: venv test unit lint typecheck bench clean
+.PHONY: venv test unit lint typecheck bench demo clean
 
 $(BIN)/pycompose: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -26,6 +26,12 @@ test: venv lint
 
 bench: venv
 	$(BIN)/python bench/config_bench.py
+	bash bench/install_peers.sh
+	$(BIN)/python bench/up_bench.py
+
+# the main job: the sample stack on the default backend
+demo: venv
+	bash samples/hello/demo.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

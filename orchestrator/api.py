@@ -9,7 +9,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -220,6 +220,8 @@ class Composer:
         from orchestrator.plan.reconcile import reconcile
 
         self._check_services(options.services)
+        if not dry_run:
+            self._build_missing(options.services)
         for service in self.project.services.values():
             for message in restart_warnings(
                 service, supervised_restarts=options.supervised_restarts
@@ -230,7 +232,10 @@ class Composer:
         )
         outcome = self._run(plan, dry_run, wait_timeout)
         if wait and not dry_run:
-            self.wait(options.services, timeout=wait_timeout)
+            self.wait(options.services, timeout=wait_timeout, scale=options.scale)
+            # `--wait` promises a stack that serves: the ingress pools must include the
+            # replicas that just became healthy
+            self.ingress.refresh(self.project.name)
         return outcome
 
     def down(
@@ -289,7 +294,13 @@ class Composer:
         )
         return self._run(plan, dry_run)
 
-    def wait(self, services: Sequence[str] = (), *, timeout: float | None = None) -> None:
+    def wait(
+        self,
+        services: Sequence[str] = (),
+        *,
+        timeout: float | None = None,
+        scale: Mapping[str, int] | None = None,
+    ) -> None:
         """Block until every replica of ``services`` runs (and is healthy when it has a
         healthcheck); one-shot containers that exited 0 count as done."""
         names = list(services) or list(self.project.services)
@@ -298,7 +309,7 @@ class Composer:
             observed = self.observe()
             pending: list[str] = []
             for name in names:
-                wanted = self.project.services[name].replicas
+                wanted = (scale or {}).get(name, self.project.services[name].replicas)
                 found = observed.service_containers(name)
                 ready = [
                     c
@@ -452,6 +463,50 @@ class Composer:
         finally:
             if remove and not detach:
                 self.backend.remove_container(container_id, force=True)
+
+    def _ensure_resources(self, service: str) -> None:
+        from orchestrator.plan.reconcile import plan_resources
+
+        self._run(plan_resources(self.project, self.observe(), [service]), dry_run=False)
+
+    def build(self, services: Sequence[str] = ()) -> list[str]:
+        """Build the images of services with a ``build`` section; their tags."""
+        from orchestrator.errors import Unsupported
+
+        self._check_services(services)
+        builder = getattr(self.backend, "build_image", None)
+        names = list(services) or list(self.project.services)
+        built = []
+        for name in names:
+            service = self.project.services[name]
+            if service.build is None:
+                continue
+            if builder is None:
+                raise Unsupported(f"the {self.backend_name} backend cannot build images yet")
+            tag = image_name(self.project, service)
+            self.events(Event("image", tag, "Building"))
+            builder(service.build, tag)
+            self.events(Event("image", tag, "Built", "done"))
+            built.append(tag)
+        return built
+
+    def _build_missing(self, services: Sequence[str]) -> None:
+        """Services with a ``build`` section whose image is absent (or whose pull_policy is
+        ``build``) are built before `up` plans, as compose does."""
+        from orchestrator.graph import ServiceGraph
+
+        wanted = ServiceGraph(self.project).select(services) if services else self.project.services
+        for name in wanted:
+            service = self.project.services[name]
+            if service.build is None:
+                continue
+            if service.pull_policy != "build":
+                try:
+                    self.backend.ensure_image(image_name(self.project, service), "never")
+                    continue
+                except NotFound:
+                    pass
+            self.build([name])
 
     def kill(self, services: Sequence[str] = (), *, signal: str = "SIGKILL") -> list[str]:
         killed = []

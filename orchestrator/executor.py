@@ -5,6 +5,8 @@ a bounded thread pool, events for each op, and failure containment: an op that f
 makes every op that needs it (directly or not) "skipped", independent branches carry on,
 and nothing waits forever for an op that will never run. An ``AwaitCondition`` marked not
 required that fails or is skipped lets its dependents go ahead, with a warning.
+
+``plan.warnings`` are not emitted here: the caller shows them, also for ``--dry-run``.
 """
 
 from __future__ import annotations
@@ -125,10 +127,6 @@ class _Run:
     # -- scheduling -----------------------------------------------------------------------
 
     def execute(self, workers: int) -> ExecutionResult:
-        for warning in self.plan.warnings:
-            self.events(
-                Event(warning.resource, warning.name, warning.action, "warning", warning.message)
-            )
         pending = {op.id: op for op in self.plan.ops}
         running: dict[Future[str | None], AnyOp] = {}
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pycompose") as pool:

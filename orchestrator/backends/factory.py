@@ -41,7 +41,9 @@ def choose_backend(requested: str | None = None) -> BackendChoice:
     if name == "namespace":
         return BackendChoice("namespace", "asked for with --backend/PYCOMPOSE_BACKEND")
     if _docker_answers():
-        return BackendChoice("docker", f"auto: a Docker engine socket exists at {docker_endpoint()}")
+        return BackendChoice(
+            "docker", f"auto: a Docker engine socket exists at {docker_endpoint()}"
+        )
     return BackendChoice("namespace", f"auto: no Docker engine at {docker_endpoint()}")
 
 

@@ -39,7 +39,7 @@ from orchestrator.cli.output import print_warnings
 @click.option("--no-normalize", is_flag=True, help="Print the merged file as written.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to FILE.")
 @click.pass_obj
-def config(opts: GlobalOptions, **kw: Any) -> None:
+def config(opts: GlobalOptions, /, **kw: Any) -> None:
     """Validate the compose files and print the resulting project."""
     from orchestrator.api import load
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -84,7 +84,7 @@ def parse_scale(values: Sequence[str]) -> dict[str, int]:
 @timeout_option
 @services_argument
 @click.pass_obj
-def up(opts: GlobalOptions, services: tuple[str, ...], **kw: Any) -> None:
+def up(opts: GlobalOptions, /, services: tuple[str, ...], **kw: Any) -> None:
     """Create and start the stack (or the named services and their dependencies)."""
     from orchestrator.plan.reconcile import UpOptions
 
@@ -129,14 +129,20 @@ def down(opts: GlobalOptions, volumes: bool, remove_orphans: bool, timeout: floa
         show_plan(
             opts,
             comp.down(
-                volumes=volumes, remove_orphans=remove_orphans, timeout=timeout,
+                volumes=volumes,
+                remove_orphans=remove_orphans,
+                timeout=timeout,
                 dry_run=opts.dry_run,
             ),
         )
 
 
-def _simple(name: str, help_text: str, action: Callable[..., Outcome], with_timeout: bool) -> click.Command:
-    def command(opts: GlobalOptions, services: tuple[str, ...], timeout: float | None = None) -> None:
+def _simple(
+    name: str, help_text: str, action: Callable[..., Outcome], with_timeout: bool
+) -> click.Command:
+    def command(
+        opts: GlobalOptions, services: tuple[str, ...], timeout: float | None = None
+    ) -> None:
         with composer(opts) as comp:
             kwargs: dict[str, Any] = {"dry_run": opts.dry_run}
             if with_timeout:
@@ -163,8 +169,14 @@ restart = _simple("restart", "Restart containers.", lambda c, s, **k: c.restart(
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
 @services_argument
 @click.pass_obj
-def ps(opts: GlobalOptions, services: tuple[str, ...], show_all: bool, quiet: bool,
-       only_services: bool, fmt: str) -> None:
+def ps(
+    opts: GlobalOptions,
+    services: tuple[str, ...],
+    show_all: bool,
+    quiet: bool,
+    only_services: bool,
+    fmt: str,
+) -> None:
     """List the project's containers."""
     from orchestrator import labels
 
@@ -181,8 +193,11 @@ def ps(opts: GlobalOptions, services: tuple[str, ...], show_all: bool, quiet: bo
         return
 
     def ports(service: str, published: Any) -> str:
-        shown = [f"{r.host_ip}:{r.published}->{r.target}/{r.protocol}" for r in routes
-                 if r.service == service]
+        shown = [
+            f"{r.host_ip}:{r.published}->{r.target}/{r.protocol}"
+            for r in routes
+            if r.service == service
+        ]
         for key, binds in published.items():
             shown += [f"{ip or '0.0.0.0'}:{port}->{key}" for ip, port in binds]
         return ", ".join(shown)
@@ -208,7 +223,7 @@ def ps(opts: GlobalOptions, services: tuple[str, ...], show_all: bool, quiet: bo
         return
 
     def status(row: dict[str, Any]) -> str:
-        text = row["state"]
+        text = str(row["state"])
         if row["state"] == "exited":
             text += f" ({row['exit_code']})"
         if row["health"] not in ("none", ""):
@@ -249,15 +264,21 @@ def _print_logs(lines: Any, *, prefix: bool, timestamps: bool) -> None:
 @click.option("--no-log-prefix", is_flag=True, help="Do not prefix lines with the container.")
 @services_argument
 @click.pass_obj
-def logs(opts: GlobalOptions, services: tuple[str, ...], follow: bool, tail: int | None,
-         timestamps: bool, no_log_prefix: bool) -> None:
+def logs(
+    opts: GlobalOptions,
+    services: tuple[str, ...],
+    follow: bool,
+    tail: int | None,
+    timestamps: bool,
+    no_log_prefix: bool,
+) -> None:
     """Show the containers' output."""
-    with composer(opts) as comp:
-        try:
-            _print_logs(comp.logs(services, follow=follow, tail=tail, timestamps=timestamps),
-                        prefix=not no_log_prefix, timestamps=timestamps)
-        except KeyboardInterrupt:
-            pass
+    with composer(opts) as comp, suppress(KeyboardInterrupt):
+        _print_logs(
+            comp.logs(services, follow=follow, tail=tail, timestamps=timestamps),
+            prefix=not no_log_prefix,
+            timestamps=timestamps,
+        )
 
 
 @click.command("exec", context_settings={"ignore_unknown_options": True})
@@ -269,13 +290,27 @@ def logs(opts: GlobalOptions, services: tuple[str, ...], follow: bool, tail: int
 @click.argument("service")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @click.pass_obj
-def exec_(opts: GlobalOptions, service: str, command: tuple[str, ...], no_tty: bool, index: int,
-          user: str | None, workdir: str | None, env: tuple[str, ...]) -> None:
+def exec_(
+    opts: GlobalOptions,
+    service: str,
+    command: tuple[str, ...],
+    no_tty: bool,
+    index: int,
+    user: str | None,
+    workdir: str | None,
+    env: tuple[str, ...],
+) -> None:
     """Run a command in a running container of SERVICE."""
     tty = not no_tty and sys.stdin.isatty() and sys.stdout.isatty()
     with composer(opts) as comp:
         result = comp.exec(
-            service, command, index=index, tty=tty, interactive=tty, user=user, workdir=workdir,
+            service,
+            command,
+            index=index,
+            tty=tty,
+            interactive=tty,
+            user=user,
+            workdir=workdir,
             env=dict(e.split("=", 1) for e in env if "=" in e),
         )
     sys.stdout.buffer.write(result.output)
@@ -290,14 +325,25 @@ def exec_(opts: GlobalOptions, service: str, command: tuple[str, ...], no_tty: b
 @click.argument("service")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @click.pass_obj
-def run(opts: GlobalOptions, service: str, command: tuple[str, ...], remove: bool, detach: bool,
-        no_deps: bool) -> None:
+def run(
+    opts: GlobalOptions,
+    service: str,
+    command: tuple[str, ...],
+    remove: bool,
+    detach: bool,
+    no_deps: bool,
+) -> None:
     """Run a one-off container of SERVICE (with COMMAND) and exit with its status."""
     with composer(opts, (service,)) as comp:
         name, code = comp.run(
-            service, command, remove=remove, no_deps=no_deps, detach=detach,
-            output=None if detach else lambda line: _print_logs([line], prefix=False,
-                                                                 timestamps=False),
+            service,
+            command,
+            remove=remove,
+            no_deps=no_deps,
+            detach=detach,
+            output=None
+            if detach
+            else lambda line: _print_logs([line], prefix=False, timestamps=False),
         )
     if code is None:
         click.echo(name)
@@ -389,11 +435,28 @@ def ls(opts: GlobalOptions, fmt: str) -> None:
     if fmt == "json":
         print_json(rows)
     else:
-        print_table(["NAME", "STATUS", "CONFIG FILES"],
-                    [[r["name"], r["status"], r["config_files"]] for r in rows])
+        print_table(
+            ["NAME", "STATUS", "CONFIG FILES"],
+            [[r["name"], r["status"], r["config_files"]] for r in rows],
+        )
 
 
 COMMANDS: list[click.Command] = [
-    up, down, ps, start, stop, restart, logs, exec_, run, kill, rm, pause, unpause, top, port,
-    images, ls,
+    up,
+    down,
+    ps,
+    start,
+    stop,
+    restart,
+    logs,
+    exec_,
+    run,
+    kill,
+    rm,
+    pause,
+    unpause,
+    top,
+    port,
+    images,
+    ls,
 ]

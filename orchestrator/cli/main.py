@@ -99,7 +99,7 @@ class PycomposeGroup(click.Group):
 )
 @click.option("--parallel", type=int, help="How many operations run at once.")
 @click.pass_context
-def cli(ctx: click.Context, **kwargs: Any) -> None:
+def cli(ctx: click.Context, /, **kwargs: Any) -> None:
     """pycompose: run Compose-spec stacks, with swarm's deploy semantics on one host."""
     ctx.obj = GlobalOptions(
         files=tuple(kwargs["files"]),

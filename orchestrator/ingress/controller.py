@@ -156,6 +156,28 @@ class ProcessIngressController:
             self._signal_reload(files, pid, config.generation)
             self._wait_generation(files, pid, generation)
 
+    def refresh(self, project: str) -> None:
+        """Return once the proxy has observed the engine after this call began, so replicas
+        started (or that turned healthy) before it are in its pools."""
+        files = self._files(project)
+        with self._locked():
+            pid = self._running_pid(files)
+            config = self._read_config(files) if pid is not None else None
+            if pid is None or config is None:
+                return
+            generation = config.generation + 1
+            self._write_config(
+                files,
+                IngressConfig(config.backend, config.routes, dict(config.drains), generation),
+            )
+            self._signal_reload(files, pid, config.generation)
+            deadline = time.monotonic() + self._ready_timeout
+            while time.monotonic() < deadline:
+                status = read_json(files.status)
+                if isinstance(status, dict) and status.get("observed_generation", 0) >= generation:
+                    return
+                time.sleep(0.02)
+
     # ------------------------------------------------------------ files and processes
 
     def _files(self, project: str) -> StateFiles:

@@ -219,6 +219,7 @@ class IngressDaemon:
         self.project = project
         self._open_backend = open_backend
         self._refresh_interval = refresh_interval
+        self._observed_generation = 0
         self._config: IngressConfig | None = None
         self._served: dict[Route, _Served] = {}
         self._backend: Backend | None = None
@@ -421,6 +422,8 @@ class IngressDaemon:
             log.info("observing project %s works again", self.project)
             self._backend_error = ""
         self._observed = observed
+        # this observation began under ``config``: callers of `refresh` wait for it
+        self._observed_generation = max(self._observed_generation, config.generation)
         if self._config is config:
             # after a reload during this observation, a new drain must not be judged
             # spent from a snapshot older than it
@@ -494,6 +497,7 @@ class IngressDaemon:
             "routes": routes,
             "drained_spent": dict(sorted(self._spent.items())),
             "observed": self._observed is not None,
+            "observed_generation": self._observed_generation,
             "backend_error": self._backend_error,
         }
         if status == self._last_status:

@@ -45,3 +45,7 @@ class IngressController(Protocol):
     def drain(self, project: str, container_ids: Sequence[str]) -> None:
         """Take these containers out of every pool now (before they are stopped)."""
         ...
+
+    def refresh(self, project: str) -> None:
+        """Return once the proxy's pools reflect the engine as it is now."""
+        ...

@@ -148,6 +148,7 @@ def reconcile(
     routes = ingress_routes(project, sorted(route_services))
     drained = {route.service for route in (*ingress, *routes)}
 
+    jobs = _jobs(project)
     starts: dict[str, list[str]] = {}
     for name in order:
         service = project.services[name]
@@ -160,6 +161,7 @@ def reconcile(
             defer=_deferred_network_mode(service, targets),
             drain=name in drained,
             resources=resources,
+            job=name in jobs,
         )
         entry = [op.id for op, _ in ops if isinstance(op, CreateContainer | RecreateContainer)]
         entry += [op.id for op, _ in ops if isinstance(op, StartContainer) and op.container_id]
@@ -223,6 +225,13 @@ def _resource_ops(
     return out
 
 
+def plan_resources(project: Project, observed: ObservedState, services: Sequence[str]) -> Plan:
+    """Only the networks and volumes ``services`` need (what a one-off `run` needs first)."""
+    builder = _Builder(project.name)
+    _resource_ops(project, observed, list(services), builder)
+    return builder.build()
+
+
 def _resource_labels(
     project: Project, own: Mapping[str, str], kind_label: str, key: str
 ) -> dict[str, str]:
@@ -239,8 +248,15 @@ def _service_ops(
     defer: bool,
     drain: bool,
     resources: Mapping[str, list[str]],
+    job: bool = False,
 ) -> list[tuple[AnyOp, list[str]]]:
-    """The ops that converge one service, each with the ids it needs."""
+    """The ops that converge one service, each with the ids it needs.
+
+    A ``job`` (a service others wait on with ``service_completed_successfully``, or a
+    ``*-job`` deploy mode) whose container already exited 0 is done: `up` leaves it alone
+    unless its config changed, so running `up` twice does nothing the second time (docker
+    compose v2 would run the job again).
+    """
     digest = config_hash(service, project)
     timeout = options.timeout if options.timeout is not None else service.stop_grace_period
     existing = observed.service_containers(service.name)
@@ -290,7 +306,7 @@ def _service_ops(
             )
             ops.append((recreate, base_needs))
             ops.append((_start(spec.name, service.name, None, reason), [recreate.id]))
-        elif current.status in _STARTABLE:
+        elif current.status in _STARTABLE and not (job and _completed(current)):
             ops.append((_start(current.name, service.name, current.id, "stopped"), []))
 
     if any(isinstance(op, CreateContainer | RecreateContainer) for op, _ in ops):
@@ -311,6 +327,27 @@ def _service_ops(
         _removals(sorted(extras, key=lambda c: -c.number), reason, timeout, drain, chain=True)
     )
     return ops
+
+
+def _jobs(project: Project) -> set[str]:
+    """Services that run to completion: waited on with service_completed_successfully, or
+    deployed in a job mode."""
+    waited = {
+        dependency
+        for service in project.services.values()
+        for dependency, condition in service.depends_on.items()
+        if condition.condition == "service_completed_successfully"
+    }
+    modes = {
+        name
+        for name, service in project.services.items()
+        if service.deploy is not None and service.deploy.mode.endswith("-job")
+    }
+    return waited | modes
+
+
+def _completed(container: ObservedContainer) -> bool:
+    return container.status == "exited" and container.exit_code == 0
 
 
 def _recreate_reason(current: ObservedContainer, digest: str, options: UpOptions) -> str:

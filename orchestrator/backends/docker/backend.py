@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 from urllib.parse import quote
 
@@ -44,6 +45,7 @@ from orchestrator.backends.base import (
 from orchestrator.backends.docker import convert
 from orchestrator.backends.docker.errors import is_transient, map_error, translated
 from orchestrator.errors import NotFound, Unsupported, WaitTimeout
+from orchestrator.model import Build
 
 # keys one Docker engine on one host cannot honour; the loader warns when a file uses them
 UNSUPPORTED_KEYS = frozenset(
@@ -79,7 +81,7 @@ class DockerBackend:
 
     # ------------------------------------------------------------------ helpers
 
-    def _guard(self, what: str = "") -> Any:
+    def _guard(self, what: str = "") -> AbstractContextManager[None]:
         return translated(self._endpoint, what)
 
     def _inspect(self, container_id: str) -> dict[str, Any]:
@@ -171,6 +173,54 @@ class DockerBackend:
                 raise docker.errors.APIError(str(event["error"]), explanation=event["error"])
 
     # ------------------------------------------------------------------ networks / volumes
+
+    def build_image(self, build: Build, tag: str) -> None:
+        """Build ``tag`` from a compose ``build`` section through the engine's builder.
+
+        ``dockerfile_inline`` is sent as an extra file of an in-memory context, so nothing
+        is written into the user's directory. Errors of the build come back as
+        BackendError with the builder's own message.
+        """
+        import io
+        import tarfile
+
+        extra_tags = list(build.tags)
+        params: dict[str, Any] = {
+            "tag": tag,
+            "buildargs": {k: v for k, v in build.args.items() if v is not None},
+            "target": build.target,
+            "labels": dict(build.labels) or None,
+            "rm": True,
+            "forcerm": True,
+            "decode": True,
+        }
+        context: Any = None
+        with self._guard(f"build of {tag}"):
+            if build.dockerfile_inline is not None:
+                buffer = io.BytesIO()
+                with tarfile.open(fileobj=buffer, mode="w") as tar:
+                    tar.add(build.context, arcname=".")
+                    data = build.dockerfile_inline.encode()
+                    info = tarfile.TarInfo(".pycompose.Dockerfile")
+                    info.size = len(data)
+                    tar.addfile(info, io.BytesIO(data))
+                buffer.seek(0)
+                context = buffer
+                params.update(fileobj=context, custom_context=True,
+                              dockerfile=".pycompose.Dockerfile")
+            else:
+                params.update(path=build.context, dockerfile=build.dockerfile)
+            for event in self._api.build(**params):
+                if "error" in event:
+                    from orchestrator.errors import BackendError
+
+                    detail = event.get("errorDetail", {}).get("message") or event["error"]
+                    raise BackendError(f"build of {tag} failed: {detail.strip()}")
+            for extra in extra_tags:
+                repository, _, version = extra.rpartition(":")
+                if not repository or "/" in version:
+                    repository, version = extra, "latest"
+                self._api.tag(tag, repository, version)
 
     def create_network(self, spec: NetworkSpec) -> None:
         network = spec.network

@@ -11,7 +11,10 @@ from dataclasses import dataclass, field, replace
 
 import pytest
 
+from orchestrator.backends.base import ObservedState
 from orchestrator.backends.fake import FakeBackend
+from orchestrator.errors import NotFound, UsageError
+from orchestrator.executor import execute
 from orchestrator.ingress.routes import Route
 from orchestrator.model import (
     DependsOn,
@@ -23,9 +26,18 @@ from orchestrator.model import (
     ServiceVolume,
     Volume,
 )
-from orchestrator.plan.reconcile import UpOptions, plan_down, reconcile
-from orchestrator.plan.render import render_text
-from tests.unit.plan.helpers import project, svc, up
+from orchestrator.plan.ops import Plan
+from orchestrator.plan.reconcile import (
+    UpOptions,
+    ingress_routes,
+    plan_down,
+    plan_restart,
+    plan_start,
+    plan_stop,
+    reconcile,
+)
+from orchestrator.plan.render import render_json, render_text
+from tests.unit.plan.helpers import fake_backend, project, svc, up
 
 HEALTHY = Healthcheck(test=("CMD", "true"))
 DB = svc("db", healthcheck=HEALTHY)
@@ -54,6 +66,9 @@ class Case:
     options: UpOptions = field(default_factory=UpOptions)
     then: Callable[[FakeBackend], None] | None = None  # a change made after `before`
     warnings: int = 0
+    # the plan of a second identical `up`: empty, except that a one-shot container that
+    # completed is started again, as docker compose v2 does with every stopped container
+    second: tuple[str, ...] = ()
 
 
 FRESH = [
@@ -76,7 +91,11 @@ CASES: dict[str, Case] = {
     "edit of one service recreates only it": Case(
         (BASE,),
         with_service(BASE, cache={"environment": {"MODE": "fast"}}),
-        ["Recreate container p-cache-1 (config changed)", "Start container p-cache-1 (config changed)"],
+        [
+            "Ensure image img/cache:1 (pull policy missing)",
+            "Recreate container p-cache-1 (config changed)",
+            "Start container p-cache-1 (config changed)",
+        ],
     ),
     "edit of a dependent waits for its dependency": Case(
         (BASE,),
@@ -190,7 +209,10 @@ CASES: dict[str, Case] = {
                     ServiceVolume("volume", "/keys", "keys"),
                 ),
             ),
-            volumes={"data": Volume("data", "p_data"), "keys": Volume("keys", "vault", external=True)},
+            volumes={
+                "data": Volume("data", "p_data"),
+                "keys": Volume("keys", "vault", external=True),
+            },
         ),
         [
             "Create network p_default (missing)",
@@ -237,13 +259,15 @@ CASES: dict[str, Case] = {
             "Create container p-app-1 (missing)",
             "Start container p-app-1 (missing)",
         ],
+        # the job exited 0: done, not run again (see reconcile._service_ops)
+        second=(),
     ),
 }
 
 
 @pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
 def test_up_plan(case: Case) -> None:
-    fake = FakeBackend()
+    fake = fake_backend()
     fake.add_network("corp-net")
     for earlier in case.before:
         up(fake, earlier)
@@ -258,18 +282,17 @@ def test_up_plan(case: Case) -> None:
 
 @pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
 def test_second_up_is_empty(case: Case) -> None:
-    fake = FakeBackend()
+    fake = fake_backend()
     fake.add_network("corp-net")
     fake.add_volume("vault")
-    for earlier in (*case.before, case.target):
-        if earlier is case.target:
-            if case.then is not None:
-                case.then(fake)
-            up(fake, earlier, case.options)
-        else:
-            up(fake, earlier)
+    for earlier in case.before:
+        up(fake, earlier)
+    if case.then is not None:
+        case.then(fake)
+    up(fake, case.target, case.options)
 
-    assert reconcile(case.target, fake.observe("p"), case.options).ops == ()
+    again = replace(case.options, force_recreate=False)
+    assert tuple(render_text(reconcile(case.target, fake.observe("p"), again))) == case.second
 
 
 WEB_PORTS = svc("web", ports=(PortConfig(80, "8080"), PortConfig(53, "5300-5301", protocol="udp")))
@@ -302,25 +325,60 @@ ROUTES = (
     ids=["not served yet", "served already", "served partly"],
 )
 def test_ingress_routes_in_the_plan(served: tuple[Route, ...], expected: list[str]) -> None:
-    fake = FakeBackend()
-    target = project(WEB_PORTS)
-    up(fake, replace(target, services={"web": replace(WEB_PORTS, ports=())}))
-    # same config hash would differ with ports; bring the container up to date first
-    fake_plan = reconcile(target, fake.observe("p"), UpOptions(), ingress=ROUTES)
-    assert [line for line in render_text(fake_plan) if "ingress" in line] == []
-
     lines = render_text(reconcile(project(WEB_PORTS), FakeBackend().observe("p"), ingress=served))
 
     assert [line for line in lines if "ingress" in line] == expected
 
 
+@pytest.mark.parametrize(
+    ("ports", "expected"),
+    [
+        ((PortConfig(80, "8080"),), [Route("web", 8080, 80)]),
+        (
+            (PortConfig(80, "8000-8001", host_ip="127.0.0.1"),),
+            [
+                Route("web", 8000, 80, host_ip="127.0.0.1"),
+                Route("web", 8001, 80, host_ip="127.0.0.1"),
+            ],
+        ),
+        ((PortConfig(80, "8080", mode="host"),), []),
+        ((PortConfig(80),), []),  # no published port: each container binds a random one
+        ((PortConfig(80, "8080", protocol="sctp"),), []),
+    ],
+    ids=["one port", "range expands", "host mode", "unpublished", "sctp"],
+)
+def test_ingress_routes(ports: tuple[PortConfig, ...], expected: list[Route]) -> None:
+    assert ingress_routes(project(svc("web", ports=ports))) == expected
+
+
+def test_scale_down_of_an_ingress_service_drains_first() -> None:
+    fake = fake_backend()
+    scaled = project(svc("web", ports=(PortConfig(80, "8080"),), scale=2))
+    up(fake, scaled)
+
+    plan = reconcile(
+        project(svc("web", ports=(PortConfig(80, "8080"),))),
+        fake.observe("p"),
+        ingress=(Route("web", 8080, 80),),
+    )
+
+    assert [(op.id, getattr(op, "drain", None)) for op in plan.ops] == [
+        ("stop:p-web-2", True),
+        ("remove:p-web-2", True),
+    ]
+
+
 DOWN_BASE = project(
     DB,
     WEB,
-    svc("api", networks={"shared": ServiceNetwork()}, volumes=(
-        ServiceVolume("volume", "/data", "data"),
-        ServiceVolume("volume", "/keys", "keys"),
-    )),
+    svc(
+        "api",
+        networks={"shared": ServiceNetwork()},
+        volumes=(
+            ServiceVolume("volume", "/data", "data"),
+            ServiceVolume("volume", "/keys", "keys"),
+        ),
+    ),
     networks={
         "default": Network("default", "p_default"),
         "shared": Network("shared", "corp-net", external=True),
@@ -328,10 +386,10 @@ DOWN_BASE = project(
     volumes={"data": Volume("data", "p_data"), "keys": Volume("keys", "vault", external=True)},
 )
 DOWN_CONTAINERS = [
-    "Stop container p-api-1 (down)",
-    "Remove container p-api-1 (down)",
     "Stop container p-web-1 (down)",
     "Remove container p-web-1 (down)",
+    "Stop container p-api-1 (down)",
+    "Remove container p-api-1 (down)",
     "Stop container p-db-1 (down)",
     "Remove container p-db-1 (down)",
     "Remove network p_default (down)",
@@ -348,7 +406,7 @@ DOWN_CONTAINERS = [
     ids=["keeps volumes", "-v removes project volumes", "removes the ingress first"],
 )
 def test_down_plan(remove_volumes: bool, served: tuple[Route, ...], expected: list[str]) -> None:
-    fake = FakeBackend()
+    fake = fake_backend()
     fake.add_network("corp-net")
     fake.add_volume("vault")
     up(fake, DOWN_BASE)
@@ -359,7 +417,7 @@ def test_down_plan(remove_volumes: bool, served: tuple[Route, ...], expected: li
 
 
 def test_down_stops_dependents_before_their_dependencies() -> None:
-    fake = FakeBackend()
+    fake = fake_backend()
     fake.add_network("corp-net")
     fake.add_volume("vault")
     up(fake, DOWN_BASE)
@@ -377,21 +435,131 @@ def test_down_stops_dependents_before_their_dependencies() -> None:
 @pytest.mark.parametrize(
     ("remove_orphans", "expected", "warnings"),
     [
-        (False, ["Stop container p-web-1 (down)", "Remove container p-web-1 (down)",
-                 "Stop container p-db-1 (down)", "Remove container p-db-1 (down)",
-                 "Remove network p_default (down)"], 1),
-        (True, ["Stop container p-web-1 (down)", "Remove container p-web-1 (down)",
-                "Stop container p-db-1 (down)", "Remove container p-db-1 (down)",
-                "Stop container p-cache-1 (orphan)", "Remove container p-cache-1 (orphan)",
-                "Remove network p_default (down)"], 0),
+        (
+            False,
+            [
+                "Stop container p-web-1 (down)",
+                "Remove container p-web-1 (down)",
+                "Stop container p-db-1 (down)",
+                "Remove container p-db-1 (down)",
+                "Remove network p_default (down)",
+            ],
+            1,
+        ),
+        (
+            True,
+            [
+                "Stop container p-web-1 (down)",
+                "Remove container p-web-1 (down)",
+                "Stop container p-db-1 (down)",
+                "Remove container p-db-1 (down)",
+                "Stop container p-cache-1 (orphan)",
+                "Remove container p-cache-1 (orphan)",
+                "Remove network p_default (down)",
+            ],
+            0,
+        ),
     ],
     ids=["orphans kept", "orphans removed"],
 )
 def test_down_orphans(remove_orphans: bool, expected: list[str], warnings: int) -> None:
-    fake = FakeBackend()
+    fake = fake_backend()
     up(fake, BASE)
 
     plan = plan_down(project(DB, WEB), fake.observe("p"), remove_orphans=remove_orphans)
 
     assert render_text(plan) == expected
     assert len(plan.warnings) == warnings
+
+
+@pytest.mark.parametrize(
+    ("make", "expected"),
+    [
+        (
+            lambda o: plan_stop(BASE, o),
+            [
+                "Stop container p-web-1 (requested)",
+                "Stop container p-cache-1 (requested)",
+                "Stop container p-db-1 (requested)",
+            ],
+        ),
+        (lambda o: plan_stop(BASE, o, ["db"]), ["Stop container p-db-1 (requested)"]),
+        (lambda o: plan_start(BASE, o), []),
+        (
+            lambda o: plan_restart(BASE, o, ["db", "web"]),
+            [
+                "Stop container p-db-1 (requested)",
+                "Start container p-db-1 (requested)",
+                "Wait for service db to be healthy (web depends on it)",
+                "Stop container p-web-1 (requested)",
+                "Start container p-web-1 (requested)",
+            ],
+        ),
+    ],
+    ids=["stop all", "stop one", "start with all running", "restart two"],
+)
+def test_stop_start_restart_plans(
+    make: Callable[[ObservedState], Plan], expected: list[str]
+) -> None:
+    fake = fake_backend()
+    up(fake, BASE)
+
+    assert render_text(make(fake.observe("p"))) == expected
+
+
+def test_start_after_stop_waits_on_dependencies() -> None:
+    fake = fake_backend()
+    up(fake, BASE)
+    execute(plan_stop(BASE, fake.observe("p")), fake)
+
+    plan = plan_start(BASE, fake.observe("p"))
+
+    assert render_text(plan) == [
+        "Start container p-cache-1 (requested)",
+        "Start container p-db-1 (requested)",
+        "Wait for service db to be healthy (web depends on it)",
+        "Start container p-web-1 (requested)",
+    ]
+    assert plan.needs("start:p-web-1") == {"await:db:service_healthy"}
+    assert execute(plan, fake).ok
+    assert reconcile(BASE, fake.observe("p")).ops == ()
+
+
+def test_shared_network_mode_is_resolved_when_the_target_runs() -> None:
+    fake = fake_backend()
+    target = project(svc("vpn"), svc("app", network_mode="service:vpn", networks={}))
+
+    up(fake, target)
+
+    vpn = fake.container("p-vpn-1").id
+    assert fake.container("p-app-1").spec.network_mode == f"container:{vpn}"
+    assert reconcile(target, fake.observe("p")).ops == ()
+
+
+def test_render_json() -> None:
+    plan = reconcile(project(svc("web")), FakeBackend().observe("p"))
+
+    assert render_json(plan)[-1] == {
+        "id": "start:p-web-1",
+        "op": "StartContainer",
+        "action": "Start",
+        "resource": "container",
+        "name": "p-web-1",
+        "reason": "missing",
+        "needs": ["create:p-web-1"],
+    }
+
+
+@pytest.mark.parametrize(
+    ("call", "error"),
+    [
+        (lambda: UpOptions(force_recreate=True, no_recreate=True), UsageError),
+        (lambda: UpOptions(scale={"web": -1}), UsageError),
+        (lambda: reconcile(BASE, ObservedState("p"), UpOptions(services=("nope",))), NotFound),
+        (lambda: reconcile(BASE, ObservedState("p"), UpOptions(scale={"nope": 2})), NotFound),
+    ],
+    ids=["force and no recreate", "negative scale", "unknown service", "unknown scale"],
+)
+def test_refusals(call: Callable[[], object], error: type[Exception]) -> None:
+    with pytest.raises(error):
+        call()
