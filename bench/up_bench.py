@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from gen import chain, many_services  # noqa: E402
+from gen import chain, many_services
 
 PYCOMPOSE = str(Path(sys.executable).parent / "pycompose")
 DOCKER_COMPOSE = os.environ.get("DOCKER_COMPOSE", "/opt/peers/dc129/bin/docker-compose")
@@ -43,7 +43,7 @@ STACKS: dict[str, Callable[[], dict[str, Any]]] = {
     "10 services": lambda: many_services(10, IMAGE, rich=False),
     "50 services": lambda: many_services(50, IMAGE, rich=False),
     "10-deep depends_on chain": lambda: chain(10, IMAGE),
-    "5 services × 4 replicas": lambda: scaled(5, 4),
+    "5 services x 4 replicas": lambda: scaled(5, 4),
 }
 
 
@@ -88,7 +88,7 @@ def main() -> None:
         for step, name in (("up", "`up -d` from nothing"), ("noop", "no-op `up -d`"),
                            ("down", "`down`")):
             dc, pc = results["docker-compose"][step], results["pycompose"][step]
-            print(f"| {label} | {name} | {dc:.2f} s | {pc:.2f} s | {dc / pc:.1f}× |")
+            print(f"| {label} | {name} | {dc:.2f} s | {pc:.2f} s | {dc / pc:.1f}x |")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from orchestrator.errors import (
     DependencyFailed,
     NotFound,
+    Problem,
     PycomposeError,
     UsageError,
     WaitTimeout,
@@ -43,6 +44,16 @@ from orchestrator.model import Project, Service
 def load(options: LoadOptions) -> LoadResult:
     """Load and validate a project (ConfigError lists every problem)."""
     return load_project(options)
+
+
+def unsupported_warnings(result: LoadResult, backend: Backend) -> list[Problem]:
+    """One warning per service key the backend cannot honour: never silence."""
+    from orchestrator.loader.checks import unsupported_key_warnings
+
+    caps = backend.capabilities()
+    return unsupported_key_warnings(
+        result.project, caps.unsupported_keys, caps.name, result.positions
+    )
 
 
 def image_name(project: Project, service: Service) -> str:

@@ -29,7 +29,7 @@ services_argument = click.argument("services", nargs=-1)
 @contextmanager
 def composer(opts: GlobalOptions, services: Sequence[str] = ()) -> Iterator[Composer]:
     """Load the project, open the backend, draw progress; close everything after."""
-    from orchestrator.api import Composer, load
+    from orchestrator.api import Composer, load, unsupported_warnings
     from orchestrator.backends.factory import choose_backend
     from orchestrator.cli.progress import ProgressRenderer
 
@@ -39,6 +39,7 @@ def composer(opts: GlobalOptions, services: Sequence[str] = ()) -> Iterator[Comp
     with ProgressRenderer(mode) as progress:
         backend = choose_backend(opts.backend)
         comp = Composer.open(result.project, backend.name, events=progress, parallel=opts.parallel)
+        print_warnings(unsupported_warnings(result, comp.backend), opts)
         try:
             yield comp
         finally:

@@ -30,7 +30,7 @@ from orchestrator.loader.discover import (
     discover,
     project_name,
 )
-from orchestrator.loader.document import Document
+from orchestrator.loader.document import Document, Positions
 from orchestrator.model import Project
 
 
@@ -42,6 +42,7 @@ class LoadResult:
     # (what `config --no-normalize` prints)
     merged: dict[str, Any] = field(default_factory=dict)
     environment: Mapping[str, str] = field(default_factory=dict)
+    positions: Positions = field(default_factory=dict)  # of the merged document
 
 
 class _FileLoader:
@@ -157,7 +158,7 @@ def load_project(options: LoadOptions) -> LoadResult:
     problems = checks.check_project(project, merged.positions) if options.semantic_checks else []
     if problems:
         raise ConfigError(problems)
-    return LoadResult(project, tuple(files.warnings), merged.data, env)
+    return LoadResult(project, tuple(files.warnings), merged.data, env, merged.positions)
 
 
 def _enable_named(project: Project, names: tuple[str, ...]) -> Project:

@@ -149,6 +149,7 @@ def reconcile(
     drained = {route.service for route in (*ingress, *routes)}
 
     jobs = _jobs(project)
+    recreated: set[str] = set()
     starts: dict[str, list[str]] = {}
     for name in order:
         service = project.services[name]
@@ -165,6 +166,11 @@ def reconcile(
         )
         entry = [op.id for op, _ in ops if isinstance(op, CreateContainer | RecreateContainer)]
         entry += [op.id for op, _ in ops if isinstance(op, StartContainer) and op.container_id]
+        if not ops:
+            ops = _restarts_for_dependencies(observed, service, recreated, starts, options)
+            entry = [op.id for op, _ in ops if isinstance(op, StopContainer)]
+        if any(isinstance(op, RecreateContainer) for op, _ in ops):
+            recreated.add(name)
         if entry:
             gates = _awaits(project, graph, name, targets, names, starts, builder)
             for op_id in entry:
@@ -326,6 +332,40 @@ def _service_ops(
     ops.extend(
         _removals(sorted(extras, key=lambda c: -c.number), reason, timeout, drain, chain=True)
     )
+    return ops
+
+
+def _restarts_for_dependencies(
+    observed: ObservedState,
+    service: Service,
+    recreated: set[str],
+    starts: Mapping[str, list[str]],
+    options: UpOptions,
+) -> list[tuple[AnyOp, list[str]]]:
+    """``depends_on: {x: {restart: true}}``: restart this service's running containers
+    once a recreated ``x`` has started again (compose's meaning of ``restart``)."""
+    causes = sorted(
+        dep for dep, cond in service.depends_on.items() if cond.restart and dep in recreated
+    )
+    if not causes:
+        return []
+    after = [op_id for dep in causes for op_id in starts.get(dep, [])]
+    timeout = options.timeout if options.timeout is not None else service.stop_grace_period
+    reason = f"dependency {', '.join(causes)} recreated"
+    ops: list[tuple[AnyOp, list[str]]] = []
+    for container in observed.service_containers(service.name):
+        if container.status != "running":
+            continue
+        stop = StopContainer(
+            id=f"stop:{container.name}",
+            reason=reason,
+            name=container.name,
+            service=service.name,
+            container_id=container.id,
+            timeout=timeout,
+        )
+        ops.append((stop, after))
+        ops.append((_start(container.name, service.name, container.id, reason), [stop.id]))
     return ops
 
 

@@ -306,3 +306,13 @@ def test_logs_and_run(stack: Stack, docker_client: Any) -> None:
     assert ran.returncode == 3 and "one-off" in ran.stdout
     containers, _, _ = _project_resources(docker_client, stack.name)
     assert [c.name for c in containers] == [f"{stack.name}-hello-1"]  # --rm removed the one-off
+
+
+def test_keys_the_engine_cannot_honour_are_warned_about(stack: Stack) -> None:
+    (stack.root / "compose.yaml").write_text(
+        f"services:\n  x:\n    image: {stack.image}\n    command: [sleep, '3600']\n"
+        "    deploy:\n      placement:\n        constraints: ['node.role == manager']\n"
+    )
+    result = stack.run("up", "-d")
+    assert "warning:" in result.stderr
+    assert "deploy.placement" in result.stderr and "docker" in result.stderr

@@ -756,3 +756,14 @@ def test_closest(word: str, candidates: list[str], expected: str | None) -> None
 )
 def test_did_you_mean(word: str, expected: str) -> None:
     assert did_you_mean(word, ["services", "networks"]) == expected
+
+
+def test_bundled_schema_is_valid_against_its_metaschema() -> None:
+    """The loader no longer checks this at run time (it is slow); this test does."""
+    import json
+
+    from jsonschema import Draft202012Validator
+
+    from orchestrator.loader.schema import SCHEMA_PATH
+
+    Draft202012Validator.check_schema(json.loads(SCHEMA_PATH.read_text()))

@@ -66,8 +66,7 @@ class Case:
     options: UpOptions = field(default_factory=UpOptions)
     then: Callable[[FakeBackend], None] | None = None  # a change made after `before`
     warnings: int = 0
-    # the plan of a second identical `up`: empty, except that a one-shot container that
-    # completed is started again, as docker compose v2 does with every stopped container
+    # the plan of a second identical `up`: empty (a job that completed is not run again)
     second: tuple[str, ...] = ()
 
 
@@ -105,6 +104,35 @@ CASES: dict[str, Case] = {
             "Ensure image img/web:2 (pull policy missing)",
             "Recreate container p-web-1 (config changed)",
             "Start container p-web-1 (config changed)",
+        ],
+    ),
+    "a recreated dependency restarts dependents that ask for it": Case(
+        (
+            with_service(
+                BASE, web={"depends_on": {"db": DependsOn("service_healthy", restart=True)}}
+            ),
+        ),
+        with_service(
+            BASE,
+            db={"environment": {"V": "2"}},
+            web={"depends_on": {"db": DependsOn("service_healthy", restart=True)}},
+        ),
+        [
+            "Ensure image img/db:1 (pull policy missing)",
+            "Recreate container p-db-1 (config changed)",
+            "Start container p-db-1 (config changed)",
+            "Wait for service db to be healthy (web depends on it)",
+            "Stop container p-web-1 (dependency db recreated)",
+            "Start container p-web-1 (dependency db recreated)",
+        ],
+    ),
+    "a recreated dependency leaves other dependents running": Case(
+        (BASE,),
+        with_service(BASE, db={"environment": {"V": "2"}}),
+        [
+            "Ensure image img/db:1 (pull policy missing)",
+            "Recreate container p-db-1 (config changed)",
+            "Start container p-db-1 (config changed)",
         ],
     ),
     "a key outside the hash changes nothing": Case(
