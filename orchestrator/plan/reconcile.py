@@ -356,14 +356,7 @@ def _restarts_for_dependencies(
     for container in observed.service_containers(service.name):
         if container.status != "running":
             continue
-        stop = StopContainer(
-            id=f"stop:{container.name}",
-            reason=reason,
-            name=container.name,
-            service=service.name,
-            container_id=container.id,
-            timeout=timeout,
-        )
+        stop = _stop(container, reason, timeout)
         ops.append((stop, after))
         ops.append((_start(container.name, service.name, container.id, reason), [stop.id]))
     return ops
@@ -400,6 +393,20 @@ def _recreate_reason(current: ObservedContainer, digest: str, options: UpOptions
     return ""
 
 
+def _stop(
+    container: ObservedContainer, reason: str, timeout: float | None, drain: bool = False
+) -> StopContainer:
+    return StopContainer(
+        id=f"stop:{container.name}",
+        reason=reason,
+        name=container.name,
+        service=container.service,
+        container_id=container.id,
+        timeout=timeout,
+        drain=drain,
+    )
+
+
 def _start(name: str, service: str, container_id: str | None, reason: str) -> StartContainer:
     return StartContainer(
         id=f"start:{name}", reason=reason, name=name, service=service, container_id=container_id
@@ -422,15 +429,7 @@ def _removals(
         first_needs = list(previous)
         remove_needs: list[str] = []
         if container.status in _STOPPABLE:
-            stop = StopContainer(
-                id=f"stop:{container.name}",
-                reason=reason,
-                name=container.name,
-                service=container.service,
-                container_id=container.id,
-                timeout=timeout,
-                drain=drain,
-            )
+            stop = _stop(container, reason, timeout, drain)
             ops.append((stop, first_needs))
             remove_needs = [stop.id]
         else:
@@ -665,15 +664,7 @@ def plan_stop(
             for container in observed.service_containers(name):
                 if container.status in _STOPPABLE:
                     builder.add(
-                        StopContainer(
-                            id=f"stop:{container.name}",
-                            reason="requested",
-                            name=container.name,
-                            service=name,
-                            container_id=container.id,
-                            timeout=wait,
-                            drain=name in drained,
-                        ),
+                        _stop(container, "requested", wait, name in drained),
                         after,
                     )
     return builder.build()
@@ -720,15 +711,7 @@ def _start_plan(
             for container in observed.service_containers(name):
                 start_needs: list[str] = []
                 if restart and container.status in _STOPPABLE:
-                    stop = StopContainer(
-                        id=f"stop:{container.name}",
-                        reason=reason,
-                        name=container.name,
-                        service=name,
-                        container_id=container.id,
-                        timeout=wait,
-                        drain=name in drained,
-                    )
+                    stop = _stop(container, reason, wait, name in drained)
                     ops.append((stop, []))
                     start_needs = [stop.id]
                 if restart or container.status in _STARTABLE:
