@@ -49,8 +49,18 @@ STACKS: dict[str, Callable[[], dict[str, Any]]] = {
 
 def tool_command(tool: str, path: Path, project: str, *args: str) -> list[str]:
     if tool == "pycompose":
-        return [PYCOMPOSE, "--backend", "docker", "--progress", "quiet", "-f", str(path),
-                "-p", project, *args]
+        return [
+            PYCOMPOSE,
+            "--backend",
+            "docker",
+            "--progress",
+            "quiet",
+            "-f",
+            str(path),
+            "-p",
+            project,
+            *args,
+        ]
     return [DOCKER_COMPOSE, "--no-ansi", "-f", str(path), "-p", project, *args]
 
 
@@ -69,6 +79,42 @@ def measure(tool: str, path: Path, project: str, runs: int) -> dict[str, float]:
     return {k: statistics.median(v) for k, v in samples.items()}
 
 
+def engine_floor(count: int = 50, parallel: int = 16) -> float:
+    """The daemon's own floor: ``count`` `docker run -d` on one bridge network, ``parallel``
+    at a time, with no compose tool in between."""
+    network = "pycompose-bench-floor"
+    subprocess.run(["docker", "network", "create", network], check=True, capture_output=True)
+    names = [f"pycompose-bench-floor-{i}" for i in range(count)]
+    try:
+        start = time.perf_counter()
+        subprocess.run(
+            [
+                "xargs",
+                "-P",
+                str(parallel),
+                "-I{}",
+                "docker",
+                "run",
+                "-d",
+                "--network",
+                network,
+                "--name",
+                "{}",
+                IMAGE,
+                "sleep",
+                "3600",
+            ],
+            input="\n".join(names),
+            text=True,
+            check=True,
+            capture_output=True,
+        )
+        return time.perf_counter() - start
+    finally:
+        subprocess.run(["docker", "rm", "-f", *names], capture_output=True)
+        subprocess.run(["docker", "network", "rm", network], capture_output=True)
+
+
 def main() -> None:
     runs = int(os.environ.get("BENCH_RUNS", "2"))
     rows = []
@@ -82,13 +128,18 @@ def main() -> None:
             }
             rows.append((label, results))
             print(f"done: {label}", file=sys.stderr)
+    floor = engine_floor()
     print(f"| stack (median of {runs}) | step | docker-compose 1.29 | pycompose | ratio |")
     print("|---|---|---|---|---|")
     for label, results in rows:
-        for step, name in (("up", "`up -d` from nothing"), ("noop", "no-op `up -d`"),
-                           ("down", "`down`")):
+        for step, name in (
+            ("up", "`up -d` from nothing"),
+            ("noop", "no-op `up -d`"),
+            ("down", "`down`"),
+        ):
             dc, pc = results["docker-compose"][step], results["pycompose"][step]
             print(f"| {label} | {name} | {dc:.2f} s | {pc:.2f} s | {dc / pc:.1f}x |")
+    print(f"\nEngine floor: 50 `docker run -d` (16 at a time, one bridge network): {floor:.2f} s")
 
 
 if __name__ == "__main__":

@@ -194,3 +194,15 @@ def test_legacy_version_2_file_with_links(tmp_path: Path) -> None:
     )
     project = load(tmp_path).project
     assert project.services["web"].links == ("db:database",)
+
+
+def test_a_100_mb_file_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    import time
+
+    path = tmp_path / "compose.yaml"
+    with path.open("wb") as handle:
+        handle.truncate(100 * 1024 * 1024)  # sparse: the size is real, the disk is not used
+    start = time.monotonic()
+    with pytest.raises(ConfigError, match="refused"):
+        load(tmp_path)
+    assert time.monotonic() - start < 1.0
