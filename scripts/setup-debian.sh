@@ -6,7 +6,7 @@
 set -euo pipefail
 
 need=()
-for pkg in docker.io busybox-static python3-venv iproute2 curl; do
+for pkg in docker.io busybox-static python3-venv iproute2 curl gcc libc6-dev; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ "${#need[@]}" -gt 0 ]; then
