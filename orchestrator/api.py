@@ -233,6 +233,7 @@ class Composer:
         self._check_services(options.services)
         if not dry_run:
             self._build_missing(options.services)
+            options = self._supervise(options)
         for service in self.project.services.values():
             for message in restart_warnings(
                 service, supervised_restarts=options.supervised_restarts
@@ -267,7 +268,53 @@ class Composer:
             ingress=self.ingress.status(self.project.name),
             timeout=timeout,
         )
-        return self._run(plan, dry_run)
+        outcome = self._run(plan, dry_run)
+        if not dry_run:
+            from orchestrator.supervisor.client import unregister
+
+            unregister(self.project.name)
+        return outcome
+
+    def _supervise(self, options: UpOptions) -> UpOptions:
+        """Register the project with the supervisor (started on demand) when a service has
+        a restart policy or a healthcheck; its containers then get the engine restart
+        policy "no", so the supervisor alone restarts them. ``PYCOMPOSE_SUPERVISOR=0``
+        opts out (the engine's own policies apply, with their warnings)."""
+        import os
+        from dataclasses import replace
+
+        from orchestrator.supervisor.restart import is_supervised, policy_for, policy_warnings
+
+        if os.environ.get("PYCOMPOSE_SUPERVISOR", "").lower() in ("0", "off", "no", "false"):
+            return options
+        for service in self.project.services.values():
+            for message in policy_warnings(service):
+                self.events(Event("service", service.name, "Warning", "warning", message))
+        wanted = any(
+            is_supervised(policy_for(s))
+            or (
+                s.healthcheck is not None
+                and not s.healthcheck.disable
+                and s.healthcheck.test[:1] != ("NONE",)
+            )
+            for s in self.project.services.values()
+        )
+        if not wanted:
+            return options
+        from orchestrator.supervisor.client import register
+
+        try:
+            register(
+                self.project.name,
+                self.backend_name,
+                config_document(self.project),
+                working_dir=self.project.working_dir,
+            )
+        except PycomposeError as exc:
+            message = f"no supervisor ({exc}): the engine's restart policies apply instead"
+            self.events(Event("project", self.project.name, "Warning", "warning", message))
+            return options
+        return replace(options, supervised_restarts=True)
 
     def stop(
         self, services: Sequence[str] = (), *, timeout: float | None = None, dry_run: bool = False
@@ -302,6 +349,51 @@ class Composer:
             services,
             timeout=timeout,
             ingress=self.ingress.status(self.project.name),
+        )
+        return self._run(plan, dry_run)
+
+    def rollback(
+        self, service: str, *, timeout: float | None = None, dry_run: bool = False
+    ) -> Outcome:
+        """Roll ``service`` back to the configuration its latest update replaced.
+
+        The previous config is read from the replicas themselves (``io.pycompose.previous-
+        spec`` of the newest update generation), and rolled out by that update's
+        ``deploy.rollback_config``. Raises NotFound when no replica records one,
+        RolloutPaused when the rollback itself fails (it is never rolled back again).
+        """
+        from orchestrator import labels
+        from orchestrator.plan.reconcile import plan_rollback
+        from orchestrator.supervisor.specs import decode_service, previous_service
+
+        self._check_services([service])
+        observed = self.observe()
+        replicas = observed.service_containers(service)
+        if not replicas:
+            raise NotFound(f"service {service!r} has no containers: is it up?")
+        recorded = [c for c in replicas if c.labels.get(labels.PREVIOUS_SPEC)]
+
+        def generation(container: ObservedContainer) -> int:
+            text = container.labels.get(labels.UPDATE_GENERATION, "")
+            return int(text) if text.isdigit() else 0
+
+        newest = max(recorded or replicas, key=lambda c: (generation(c), -c.number))
+        previous = previous_service(service, newest.labels)
+        current_text = newest.labels.get(labels.SPEC)
+        current = (
+            decode_service(service, current_text)
+            if current_text
+            else self.project.services[service]
+        )
+        config = current.deploy.rollback_config if current.deploy is not None else None
+        plan = plan_rollback(
+            self.project,
+            observed,
+            service,
+            previous,
+            config=config,
+            ingress=self.ingress.status(self.project.name),
+            timeout=timeout,
         )
         return self._run(plan, dry_run)
 
@@ -520,8 +612,11 @@ class Composer:
             self.build([name])
 
     def kill(self, services: Sequence[str] = (), *, signal: str = "SIGKILL") -> list[str]:
+        from orchestrator.supervisor.intents import note_intentional_stop
+
         killed = []
         for container in self.containers(services, all=False):
+            note_intentional_stop(self.project.name, [container.id])
             self.backend.kill_container(container.id, signal)
             self.events(Event("container", container.name, "Killed", "done"))
             killed.append(container.name)
@@ -535,6 +630,9 @@ class Composer:
             if container.status in ("running", "paused", "restarting"):
                 if not stop:
                     continue
+                from orchestrator.supervisor.intents import note_intentional_stop
+
+                note_intentional_stop(self.project.name, [container.id])
                 self.backend.stop_container(container.id)
             self.backend.remove_container(container.id, force=force)
             self.events(Event("container", container.name, "Removed", "done"))

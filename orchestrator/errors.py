@@ -13,6 +13,9 @@ Library code raises these (mapping foreign exceptions at the adapter boundary wi
     ├── Unsupported                the backend cannot do what the file asks
     ├── DependencyFailed           a service could not start because a dependency failed
     ├── WaitTimeout                ``--wait`` or a health gate ran out of time
+    ├── RolloutFailed              a rolling update did not complete
+    │   ├── RolloutPaused          it paused (failure_action pause, or a failed rollback)
+    │   └── RolledBack             it failed and was rolled back to the previous config
     ├── BackendError               the engine answered with an error
     │   └── EngineUnavailable      no engine answers at all
     └── RuntimeFailure             the built-in namespace runtime failed
@@ -98,6 +101,24 @@ class DependencyFailed(PycomposeError):
 
 class WaitTimeout(PycomposeError):
     """A wait (``up --wait``, a health gate) ran out of time."""
+
+
+class RolloutFailed(PycomposeError):
+    """A rolling update did not complete; ``service`` names the service it was updating."""
+
+    def __init__(self, message: str, *, service: str = "") -> None:
+        super().__init__(message)
+        self.service = service
+
+
+class RolloutPaused(RolloutFailed):
+    """The update paused: too many new replicas failed and ``failure_action`` is ``pause``
+    (or the rollback itself failed). Replicas already updated keep the new config."""
+
+
+class RolledBack(RolloutFailed):
+    """The update failed and ``failure_action: rollback`` brought every replica back to the
+    previous configuration."""
 
 
 class BackendError(PycomposeError):

@@ -42,17 +42,19 @@ from orchestrator.plan.ops import (
     RemoveIngress,
     RemoveNetwork,
     RemoveVolume,
+    RollingUpdate,
     StartContainer,
     StopContainer,
 )
 from orchestrator.plan.render import describe
+from orchestrator.supervisor.intents import note_intentional_stop
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]
 
 # (present participle, past) of each verb, for the events
 _ACTIONS = {
-    "Ensure": ("Pulling", "Pulled"),
+    "Ensure": ("Checking", "Present"),
     "Create": ("Creating", "Created"),
     "Recreate": ("Recreating", "Recreated"),
     "Start": ("Starting", "Started"),
@@ -60,6 +62,8 @@ _ACTIONS = {
     "Remove": ("Removing", "Removed"),
     "Wait for": ("Waiting", "Ready"),
     "Publish": ("Publishing", "Published"),
+    "Update": ("Updating", "Updated"),
+    "Roll back": ("Rolling back", "Rolled back"),
 }
 
 
@@ -229,6 +233,7 @@ class _Run:
             case CreateContainer():
                 return backend.create_container(self._resolved(op.spec))
             case RecreateContainer():
+                note_intentional_stop(self.plan.project, [op.old_id])
                 self._drain(op.drain, op.old_id)
                 backend.stop_container(op.old_id, op.timeout)
                 backend.remove_container(op.old_id)
@@ -236,11 +241,26 @@ class _Run:
             case StartContainer():
                 backend.start_container(self._id(op.name, op.container_id))
             case StopContainer():
+                note_intentional_stop(self.plan.project, [op.container_id])
                 self._drain(op.drain, op.container_id)
                 backend.stop_container(op.container_id, op.timeout)
             case RemoveContainer():
+                note_intentional_stop(self.plan.project, [op.container_id])
                 self._drain(op.drain, op.container_id)
                 backend.remove_container(op.container_id)
+            case RollingUpdate():
+                from orchestrator.supervisor.rollout_runner import run_rolling_update
+
+                run_rolling_update(
+                    op,
+                    backend,
+                    project=self.plan.project,
+                    ingress=self.ingress,
+                    events=self.events,
+                    clock=self.clock,
+                    sleep=self.sleep,
+                    poll_interval=min(self.poll_interval, 0.2),
+                )
             case RemoveNetwork():
                 backend.remove_network(op.name)
             case RemoveVolume():

@@ -23,6 +23,10 @@ VERSION = "io.pycompose.version"
 BACKEND = "io.pycompose.backend"
 # set on a replica created by a rolling update, so `ps` can tell old from new
 UPDATE_GENERATION = "io.pycompose.update-generation"
+# the replica's canonical service config (JSON, or "zlib:" + base64 when large) and the
+# one it replaced: what a rollback goes back to (see supervisor/specs.py); no state file
+SPEC = "io.pycompose.spec"
+PREVIOUS_SPEC = "io.pycompose.previous-spec"
 # a service opts out of replacing unhealthy replicas with this label set to "false"
 REPLACE_UNHEALTHY = "io.pycompose.replace-unhealthy"
 

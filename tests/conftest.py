@@ -79,3 +79,29 @@ def project_name() -> Iterator[str]:
             remove_project_resources(client, name)
         finally:
             client.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_run_and_state_dirs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Every daemon a test starts (ingress proxies, the supervisor) keeps its files in tmp
+    dirs of this session, and none outlives the session: CLI subprocesses inherit these."""
+    root = tmp_path_factory.mktemp("pycompose-dirs")
+    saved = {k: os.environ.get(k) for k in ("PYCOMPOSE_RUN_DIR", "PYCOMPOSE_STATE_DIR")}
+    os.environ["PYCOMPOSE_RUN_DIR"] = str(root / "run")
+    os.environ["PYCOMPOSE_STATE_DIR"] = str(root / "state")
+    try:
+        yield
+    finally:
+        from orchestrator.supervisor import client
+
+        with contextlib.suppress(Exception):
+            client.stop()
+        ingress = root / "run" / "ingress"
+        for pidfile in ingress.glob("*.pid") if ingress.is_dir() else []:
+            with contextlib.suppress(Exception):
+                os.kill(int(pidfile.read_text().strip()), 15)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

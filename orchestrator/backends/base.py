@@ -191,6 +191,15 @@ class Backend(Protocol):
 
     def rename_container(self, container_id: str, new_name: str) -> None: ...
 
+    def set_network_attachment(
+        self, container_id: str, network: str, attachment: Attachment | None
+    ) -> None:
+        """Make the container's endpoint on ``network`` be ``attachment`` (aliases,
+        addresses), disconnecting it first when it is connected; None only disconnects
+        (not being connected is fine). A rolling update uses it so the service name
+        resolves only to replicas that are ready, and never to one about to stop."""
+        ...
+
     def pause_container(self, container_id: str) -> None: ...
 
     def unpause_container(self, container_id: str) -> None: ...
@@ -227,3 +236,27 @@ class Backend(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class ContainerEvent:
+    """A change to a container, as an engine pushes it (die, start, health_status …)."""
+
+    project: str
+    container_id: str
+    action: str
+    time: float = 0.0
+
+
+@runtime_checkable
+class EventSource(Protocol):
+    """Optional, beside Backend: a backend that pushes container changes as they happen.
+
+    The supervisor uses it for promptness (a restart within its delay, not a poll later)
+    and still observes periodically, so a backend without it is supervised too.
+    """
+
+    def container_events(self) -> Iterator[ContainerEvent]:
+        """Block and yield events of containers labelled with a compose project, forever
+        (until the engine goes away: then it ends or raises a BackendError)."""
+        ...

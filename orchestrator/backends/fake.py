@@ -19,10 +19,11 @@ import hashlib
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from orchestrator import labels
 from orchestrator.backends.base import (
+    Attachment,
     Capabilities,
     ContainerSpec,
     ContainerStatus,
@@ -326,6 +327,19 @@ class FakeBackend:
             if any(r.name == new_name for r in self.containers.values() if r is not record):
                 raise Conflict(f"container name {new_name!r} is already in use")
             record.name = new_name
+
+    def set_network_attachment(
+        self, container_id: str, network: str, attachment: Attachment | None
+    ) -> None:
+        with self._call("set_network_attachment", self._name_of(container_id)):
+            record = self._find(container_id)
+            if attachment is not None and attachment.network != network:
+                raise BackendError(f"attachment for {attachment.network!r} given for {network!r}")
+            if attachment is not None and network not in self.networks:
+                raise NotFound(f"network {network!r} not found")
+            kept = tuple(a for a in record.spec.attachments if a.network != network)
+            added = (attachment,) if attachment is not None else ()
+            record.spec = replace(record.spec, attachments=kept + added)
 
     def pause_container(self, container_id: str) -> None:
         with self._call("pause", self._name_of(container_id)):

@@ -7,6 +7,8 @@ from orchestrator import errors
 OK = 0
 FAILURE = 1
 USAGE = 2
+ROLLOUT_PAUSED = 12  # `up`/`rollback`: a rolling update paused
+ROLLED_BACK = 13  # `up`: a rolling update failed and was rolled back
 
 # Most specific first: the first isinstance match wins.
 _CODES: tuple[tuple[type[BaseException], int], ...] = (
@@ -20,6 +22,8 @@ _CODES: tuple[tuple[type[BaseException], int], ...] = (
     (errors.EngineUnavailable, 10),
     (errors.BackendError, 9),
     (errors.RuntimeFailure, 11),
+    (errors.RolloutPaused, ROLLOUT_PAUSED),
+    (errors.RolledBack, ROLLED_BACK),
     (errors.PycomposeError, FAILURE),
 )
 

@@ -115,9 +115,16 @@ def cli(ctx: click.Context, /, **kwargs: Any) -> None:
 
 
 def _register() -> None:
-    from orchestrator.cli import config_cmd, lifecycle_cmd, version_cmd
+    from orchestrator.cli import (
+        config_cmd,
+        image_cmd,
+        lifecycle_cmd,
+        rollout_cmd,
+        supervisor_cmd,
+        version_cmd,
+    )
 
-    for module in (config_cmd, version_cmd, lifecycle_cmd):
+    for module in (config_cmd, version_cmd, lifecycle_cmd, supervisor_cmd, image_cmd, rollout_cmd):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -57,9 +57,10 @@ class ProcessIngressController:
         ready_timeout: float = READY_TIMEOUT,
         stop_timeout: float = STOP_TIMEOUT,
     ) -> None:
-        self.state_dir = Path(
-            state_dir or os.environ.get("PYCOMPOSE_RUN_DIR") or DEFAULT_STATE_DIR
-        )
+        run_dir = os.environ.get("PYCOMPOSE_RUN_DIR")
+        # one run dir for everything of ours ($PYCOMPOSE_RUN_DIR, as the supervisor uses it)
+        default = str(Path(run_dir) / "ingress") if run_dir else DEFAULT_STATE_DIR
+        self.state_dir = Path(state_dir or default)
         self._ready_timeout = ready_timeout
         self._stop_timeout = stop_timeout
         # daemons this process started: kept to reap them, or they linger as zombies

@@ -16,6 +16,7 @@ from typing import Literal
 from orchestrator.backends.base import ContainerSpec, NetworkSpec, VolumeSpec
 from orchestrator.events import Event
 from orchestrator.ingress.routes import Route
+from orchestrator.model.deploy import UpdateConfig
 from orchestrator.model.service import DependsCondition
 
 
@@ -114,6 +115,43 @@ class AwaitCondition(Op):
     containers: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class ReplicaUpdate:
+    """One replica of a rolling update: the container now serving it, and what replaces it.
+
+    ``spec`` is the new container (named as the replica, its labels carrying the new spec,
+    the one it replaces and the update generation); ``rollback_spec`` is the container the
+    replica goes back to on rollback (None when the old one records no spec: then a
+    rollback cannot be done and the update pauses instead).
+    """
+
+    number: int
+    old_id: str
+    old_name: str
+    old_running: bool
+    spec: ContainerSpec
+    rollback_spec: ContainerSpec | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RollingUpdate(Op):
+    """Update the changed replicas of ``service`` by ``config`` (``deploy.update_config``),
+    rolling back by ``rollback_config`` on failure; run by ``supervisor.rollout_runner``.
+
+    ``rollback`` marks a rollback itself (``pycompose rollback``): its failure pauses, it is
+    never rolled back again. ``drain``: the service has ingress routes, so old replicas
+    leave the pool before they stop.
+    """
+
+    service: str
+    replicas: tuple[ReplicaUpdate, ...]
+    config: UpdateConfig
+    rollback_config: UpdateConfig
+    rollback: bool = False
+    drain: bool = False
+    timeout: float | None = None
+
+
 @dataclass(frozen=True, kw_only=True)
 class EnsureIngress(Op):
     routes: tuple[Route, ...]
@@ -130,6 +168,7 @@ AnyOp = (
     | CreateVolume
     | CreateContainer
     | RecreateContainer
+    | RollingUpdate
     | StartContainer
     | StopContainer
     | RemoveContainer

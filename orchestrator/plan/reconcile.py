@@ -17,8 +17,8 @@ plan carries an EnsureIngress only when the routes the project wants differ from
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from orchestrator import __version__, labels
@@ -30,11 +30,12 @@ from orchestrator.backends.base import (
     VolumeSpec,
 )
 from orchestrator.backends.spec import build_container_spec, is_ingress, published_ports
-from orchestrator.errors import NotFound, UsageError
+from orchestrator.errors import NotFound, PycomposeError, UsageError
 from orchestrator.events import Event
 from orchestrator.graph import ServiceGraph
 from orchestrator.ingress.routes import Route
 from orchestrator.model import Project, Service
+from orchestrator.model.deploy import UpdateConfig
 from orchestrator.model.service import DependsCondition
 from orchestrator.plan.hashing import config_hash
 from orchestrator.plan.ops import (
@@ -51,9 +52,12 @@ from orchestrator.plan.ops import (
     RemoveIngress,
     RemoveNetwork,
     RemoveVolume,
+    ReplicaUpdate,
+    RollingUpdate,
     StartContainer,
     StopContainer,
 )
+from orchestrator.supervisor.specs import decode_service, encode_service, spec_labels
 
 _STOPPABLE = frozenset({"running", "paused", "restarting"})
 _STARTABLE = frozenset({"created", "exited"})
@@ -164,12 +168,16 @@ def reconcile(
             resources=resources,
             job=name in jobs,
         )
-        entry = [op.id for op, _ in ops if isinstance(op, CreateContainer | RecreateContainer)]
+        entry = [
+            op.id
+            for op, _ in ops
+            if isinstance(op, CreateContainer | RecreateContainer | RollingUpdate)
+        ]
         entry += [op.id for op, _ in ops if isinstance(op, StartContainer) and op.container_id]
         if not ops:
             ops = _restarts_for_dependencies(observed, service, recreated, starts, options)
             entry = [op.id for op, _ in ops if isinstance(op, StopContainer)]
-        if any(isinstance(op, RecreateContainer) for op, _ in ops):
+        if any(isinstance(op, RecreateContainer | RollingUpdate) for op, _ in ops):
             recreated.add(name)
         if entry:
             gates = _awaits(project, graph, name, targets, names, starts, builder)
@@ -177,7 +185,9 @@ def reconcile(
                 builder.need(op_id, gates)
         for op, needs in ops:
             builder.add(op, needs)
-        starts[name] = [op.id for op, _ in ops if isinstance(op, StartContainer)]
+        starts[name] = [
+            op.id for op, _ in ops if isinstance(op, StartContainer | RollingUpdate)
+        ]
 
     _orphans(project, observed, options, builder)
     _ingress_op(routes, ingress, builder)
@@ -280,8 +290,10 @@ def _service_ops(
     base_needs = [image_id, *resources.get(service.name, [])]
     ops: list[tuple[AnyOp, list[str]]] = []
 
-    def spec_for(number: int) -> ContainerSpec:
-        return build_container_spec(
+    encoded = encode_service(service)
+
+    def spec_for(number: int, previous: ObservedContainer | None = None) -> ContainerSpec:
+        spec = build_container_spec(
             project,
             service,
             number,
@@ -290,7 +302,14 @@ def _service_ops(
             supervised_restarts=options.supervised_restarts,
             defer_network_mode=defer,
         )
+        before = previous.labels.get(labels.SPEC) if previous is not None else None
+        recorded = {labels.SPEC: encoded}
+        if before and previous is not None and previous.config_hash != digest:
+            recorded[labels.PREVIOUS_SPEC] = before
+        return replace(spec, labels={**spec.labels, **recorded})
 
+    rolling = _rolls(service) and not job
+    updates: list[ObservedContainer] = []
     for number in range(1, replicas + 1):
         current = by_number.get(number)
         if current is None:
@@ -300,8 +319,11 @@ def _service_ops(
             ops.append((_start(spec.name, service.name, None, "missing"), [create.id]))
             continue
         reason = _recreate_reason(current, digest, options)
+        if reason == "config changed" and rolling:
+            updates.append(current)
+            continue
         if reason:
-            spec = spec_for(number)
+            spec = spec_for(number, current)
             recreate = RecreateContainer(
                 id=f"recreate:{current.name}",
                 reason=reason,
@@ -315,7 +337,16 @@ def _service_ops(
         elif current.status in _STARTABLE and not (job and _completed(current)):
             ops.append((_start(current.name, service.name, current.id, "stopped"), []))
 
-    if any(isinstance(op, CreateContainer | RecreateContainer) for op, _ in ops):
+    if updates:
+        ops.append(
+            (
+                _rolling_update(
+                    project, observed, service, updates, spec_for, options, drain, timeout, defer
+                ),
+                base_needs,
+            )
+        )
+    if any(isinstance(op, CreateContainer | RecreateContainer | RollingUpdate) for op, _ in ops):
         ops.insert(
             0,
             (
@@ -333,6 +364,190 @@ def _service_ops(
         _removals(sorted(extras, key=lambda c: -c.number), reason, timeout, drain, chain=True)
     )
     return ops
+
+
+def _rolls(service: Service) -> bool:
+    """Whether a changed service is updated by a rolling update rather than recreated.
+
+    Services with a ``deploy`` section get swarm's semantics, ``update_config`` defaults
+    included (one replica at a time, each watched for 5s): writing ``deploy`` is how a
+    compose file asks for swarm behaviour. Services without one, and jobs, are recreated
+    all at once as docker compose does, so plain compose files keep compose's speed.
+    """
+    return service.deploy is not None and not service.deploy.mode.endswith("-job")
+
+
+def _generation(containers: Iterable[ObservedContainer]) -> int:
+    """The highest ``io.pycompose.update-generation`` among ``containers`` (0 if none)."""
+    found = [0]
+    for container in containers:
+        text = container.labels.get(labels.UPDATE_GENERATION, "")
+        if text.isdigit():
+            found.append(int(text))
+    return max(found)
+
+
+def _rollback_spec(
+    project: Project,
+    observed: ObservedState,
+    current: ObservedContainer,
+    new_spec: str,
+    generation: int,
+    options: UpOptions,
+    defer: bool,
+) -> ContainerSpec | None:
+    """The container replica ``current.number`` goes back to on rollback: the config
+    ``current`` records, its own config hash; None when it records none (or an unreadable
+    one, from another version): that update cannot be rolled back, it pauses instead."""
+    text = current.labels.get(labels.SPEC)
+    if not text:
+        return None
+    try:
+        old = decode_service(current.service, text)
+    except PycomposeError:
+        return None
+    spec = build_container_spec(
+        project,
+        old,
+        current.number,
+        config_hash=current.config_hash,
+        observed=observed,
+        supervised_restarts=options.supervised_restarts,
+        defer_network_mode=defer,
+    )
+    recorded = {
+        **spec_labels(old, new_spec),
+        labels.UPDATE_GENERATION: str(generation),
+    }
+    return replace(spec, labels={**spec.labels, **recorded})
+
+
+def _rolling_update(
+    project: Project,
+    observed: ObservedState,
+    service: Service,
+    updates: list[ObservedContainer],
+    spec_for: Callable[[int, ObservedContainer | None], ContainerSpec],
+    options: UpOptions,
+    drain: bool,
+    timeout: float | None,
+    defer: bool,
+) -> RollingUpdate:
+    """One RollingUpdate op for the replicas of ``service`` whose config changed.
+
+    New replicas carry the next update generation (so ``ps`` tells old from new), the
+    rollback containers the one after it.
+    """
+    assert service.deploy is not None
+    generation = _generation(observed.service_containers(service.name)) + 1
+    replicas: list[ReplicaUpdate] = []
+    for current in updates:
+        spec = spec_for(current.number, current)
+        spec = replace(
+            spec, labels={**spec.labels, labels.UPDATE_GENERATION: str(generation)}
+        )
+        replicas.append(
+            ReplicaUpdate(
+                number=current.number,
+                old_id=current.id,
+                old_name=current.name,
+                old_running=current.status in _STOPPABLE,
+                spec=spec,
+                rollback_spec=_rollback_spec(
+                    project,
+                    observed,
+                    current,
+                    spec.labels[labels.SPEC],
+                    generation + 1,
+                    options,
+                    defer,
+                ),
+            )
+        )
+    return RollingUpdate(
+        id=f"update:{service.name}",
+        reason="config changed",
+        service=service.name,
+        replicas=tuple(replicas),
+        config=service.deploy.update_config,
+        rollback_config=service.deploy.rollback_config,
+        drain=drain,
+        timeout=timeout,
+    )
+
+
+def plan_rollback(
+    project: Project,
+    observed: ObservedState,
+    service: str,
+    previous: Service,
+    *,
+    config: UpdateConfig | None = None,
+    ingress: Sequence[Route] = (),
+    timeout: float | None = None,
+) -> Plan:
+    """``pycompose rollback SERVICE``: roll every replica of ``service`` not already
+    running ``previous`` back to it, by ``config`` (default: ``previous``'s own
+    ``deploy.rollback_config``). The rollback pauses on failure, never rolls back again."""
+    if service not in project.services:
+        raise NotFound(f"no such service: {service!r}")
+    rolled = replace(project, services={**project.services, service: previous})
+    digest = config_hash(previous, rolled)
+    existing = observed.service_containers(service)
+    generation = _generation(existing) + 1
+    encoded = encode_service(previous)
+    replicas: list[ReplicaUpdate] = []
+    for current in existing:
+        if current.config_hash == digest:
+            continue
+        spec = build_container_spec(
+            rolled,
+            previous,
+            current.number,
+            config_hash=digest,
+            observed=observed,
+            supervised_restarts=False,
+        )
+        recorded = {
+            labels.SPEC: encoded,
+            labels.UPDATE_GENERATION: str(generation),
+        }
+        if current.labels.get(labels.SPEC):
+            recorded[labels.PREVIOUS_SPEC] = current.labels[labels.SPEC]
+        replicas.append(
+            ReplicaUpdate(
+                number=current.number,
+                old_id=current.id,
+                old_name=current.name,
+                old_running=current.status in _STOPPABLE,
+                spec=replace(spec, labels={**spec.labels, **recorded}),
+            )
+        )
+    builder = _Builder(project.name)
+    if not replicas:
+        return builder.build()
+    if config is None:
+        config = previous.deploy.rollback_config if previous.deploy else UpdateConfig()
+    image = previous.image or f"{project.name}-{service}"
+    image_id = builder.add(
+        EnsureImage(id=f"image:{image}", reason="rollback", image=image, pull_policy=None)
+    )
+    drained = {route.service for route in ingress}
+    builder.add(
+        RollingUpdate(
+            id=f"rollback:{service}",
+            reason="rollback requested",
+            service=service,
+            replicas=tuple(replicas),
+            config=config,
+            rollback_config=config,
+            rollback=True,
+            drain=service in drained,
+            timeout=timeout if timeout is not None else previous.stop_grace_period,
+        ),
+        [image_id],
+    )
+    return builder.build()
 
 
 def _restarts_for_dependencies(

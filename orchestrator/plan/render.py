@@ -18,6 +18,7 @@ from orchestrator.plan.ops import (
     RemoveIngress,
     RemoveNetwork,
     RemoveVolume,
+    RollingUpdate,
     StartContainer,
     StopContainer,
 )
@@ -42,6 +43,8 @@ def describe(op: AnyOp) -> tuple[str, str, str]:
             return "Create", "container", op.spec.name
         case RecreateContainer():
             return "Recreate", "container", op.spec.name
+        case RollingUpdate():
+            return ("Roll back" if op.rollback else "Update"), "service", op.service
         case StartContainer():
             return "Start", "container", op.name
         case StopContainer():
@@ -77,6 +80,8 @@ def render_text(plan: Plan) -> list[str]:
             optional = ", optional" if not op.required else ""
             words = _CONDITION_WORDS[op.condition]
             lines.append(f"{verb} {kind} {name} to be {words} ({op.reason}{optional})")
+        elif isinstance(op, RollingUpdate):
+            lines.append(f"{verb} {kind} {name} ({op.reason}; {_rollout_words(op)})")
         else:
             lines.append(f"{verb} {kind} {name} ({op.reason})")
     return lines
@@ -99,6 +104,9 @@ def render_json(plan: Plan) -> list[dict[str, Any]]:
         if isinstance(op, AwaitCondition):
             entry["condition"] = op.condition
             entry["required"] = op.required
+        if isinstance(op, RollingUpdate):
+            entry["replicas"] = [r.spec.name for r in op.replicas]
+            entry["update_config"] = _config_json(op)
         if isinstance(op, EnsureIngress):
             entry["routes"] = [
                 {
@@ -112,3 +120,30 @@ def render_json(plan: Plan) -> list[dict[str, Any]]:
             ]
         out.append(entry)
     return out
+
+
+def _rollout_words(op: RollingUpdate) -> str:
+    """``replicas 1, 2, 3 in 2 batches, start-first, delay 1s, on failure rollback``."""
+    config = op.config
+    count = len(op.replicas)
+    size = config.parallelism or count
+    batches = -(-count // size) if count else 0
+    numbers = ", ".join(str(r.number) for r in op.replicas)
+    return (
+        f"replica{'s' if count != 1 else ''} {numbers} in {batches} "
+        f"batch{'es' if batches != 1 else ''}, {config.order}, delay {config.delay:g}s, "
+        f"monitor {config.monitor:g}s, on failure {config.failure_action}"
+    )
+
+
+def _config_json(op: RollingUpdate) -> dict[str, Any]:
+    config = op.config
+    return {
+        "parallelism": config.parallelism,
+        "delay": config.delay,
+        "failure_action": config.failure_action,
+        "monitor": config.monitor,
+        "max_failure_ratio": config.max_failure_ratio,
+        "order": config.order,
+        "rollback": op.rollback,
+    }

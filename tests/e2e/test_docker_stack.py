@@ -8,6 +8,7 @@ through up, ps, an edit, scaling, down and down -v.
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -105,7 +106,12 @@ class Stack:
             capture_output=True,
             text=True,
             timeout=timeout,
-            env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": str(self.root), **(env or {})},
+            env={
+                "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+                "HOME": str(self.root),
+                **{k: v for k, v in os.environ.items() if k.startswith("PYCOMPOSE_")},
+                **(env or {}),
+            },
         )
         if check:
             assert result.returncode == 0, f"{args}: {result.stdout}\n{result.stderr}"

@@ -32,6 +32,7 @@ from orchestrator import labels as L
 from orchestrator.backends.base import (
     Attachment,
     Capabilities,
+    ContainerEvent,
     ContainerSpec,
     ExecResult,
     LogLine,
@@ -329,6 +330,29 @@ class DockerBackend:
         with self._guard(f"container {container_id}"):
             self._api.rename(container_id, new_name)
 
+    def set_network_attachment(
+        self, container_id: str, network: str, attachment: Attachment | None
+    ) -> None:
+        """Disconnect (when connected) then, given an attachment, connect again with it:
+        the engine cannot change an endpoint's aliases in place."""
+        connected = (self._inspect(container_id).get("NetworkSettings") or {}).get(
+            "Networks"
+        ) or {}
+        where = f"container {container_id} on network {network}"
+        if network in connected:
+            with self._guard(where):
+                self._api.disconnect_container_from_network(container_id, network)
+        if attachment is None:
+            return
+        with self._guard(where):
+            self._api.connect_container_to_network(
+                container_id,
+                network,
+                ipv4_address=attachment.ipv4_address,
+                ipv6_address=attachment.ipv6_address,
+                aliases=list(attachment.aliases) or None,
+            )
+
     def pause_container(self, container_id: str) -> None:
         with self._guard(f"container {container_id}"):
             self._api.pause(container_id)
@@ -463,6 +487,25 @@ class DockerBackend:
         rows: list[list[str]] = [list(table.get("Titles") or [])]
         rows.extend([list(p) for p in table.get("Processes") or []])
         return rows
+
+    def container_events(self) -> Iterator[ContainerEvent]:
+        """The engine's event stream, containers of compose projects only (EventSource)."""
+        with self._guard("events"):
+            stream = self._api.events(
+                decode=True, filters={"type": "container", "label": [L.PROJECT]}
+            )
+        try:
+            with self._guard("events"):
+                for raw in stream:
+                    attributes = (raw.get("Actor") or {}).get("Attributes") or {}
+                    yield ContainerEvent(
+                        project=str(attributes.get(L.PROJECT, "")),
+                        container_id=str(raw.get("id") or (raw.get("Actor") or {}).get("ID")),
+                        action=str(raw.get("Action") or raw.get("status") or ""),
+                        time=float(raw.get("timeNano", 0)) / 1e9 or float(raw.get("time", 0)),
+                    )
+        finally:
+            stream.close()
 
     def close(self) -> None:
         with self._guard():

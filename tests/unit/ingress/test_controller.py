@@ -222,7 +222,7 @@ def test_invalid_project_names_are_refused(
     ("argument", "environment", "expected"),
     [
         pytest.param("/a", "/b", "/a", id="argument-wins"),
-        pytest.param(None, "/b", "/b", id="environment"),
+        pytest.param(None, "/b", "/b/ingress", id="environment"),
         pytest.param(None, None, DEFAULT_STATE_DIR, id="default"),
     ],
 )
