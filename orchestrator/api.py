@@ -268,12 +268,12 @@ class Composer:
             ingress=self.ingress.status(self.project.name),
             timeout=timeout,
         )
-        outcome = self._run(plan, dry_run)
         if not dry_run:
+            # first, so the supervisor cannot restart or replace what `down` is removing
             from orchestrator.supervisor.client import unregister
 
             unregister(self.project.name)
-        return outcome
+        return self._run(plan, dry_run)
 
     def _supervise(self, options: UpOptions) -> UpOptions:
         """Register the project with the supervisor (started on demand) when a service has

@@ -7,10 +7,11 @@ built-in namespace backend otherwise; ``describe_choice`` says which and why.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from orchestrator.backends.base import Backend
-from orchestrator.errors import EngineUnavailable, UsageError
+from orchestrator.errors import UsageError
 
 BACKENDS = ("docker", "namespace", "auto")
 
@@ -47,6 +48,12 @@ def choose_backend(requested: str | None = None) -> BackendChoice:
     return BackendChoice("namespace", f"auto: no Docker engine at {docker_endpoint()}")
 
 
+def _docker_export(image: str) -> Iterator[bytes]:
+    from orchestrator.backends.docker.export import export_image
+
+    return export_image(image)
+
+
 def open_backend(name: str) -> Backend:
     """Open the backend called ``name`` ("docker" or "namespace")."""
     if name == "docker":
@@ -54,7 +61,8 @@ def open_backend(name: str) -> Backend:
 
         return DockerBackend.from_env()
     if name == "namespace":
-        raise EngineUnavailable(
-            "the namespace backend is not available yet in this version of pycompose"
-        )
+        from orchestrator.backends.namespace import NamespaceBackend
+
+        # images missing from the store are copied from a local engine when one answers
+        return NamespaceBackend(image_source=_docker_export if _docker_answers() else None)
     raise UsageError(f"unknown backend {name!r}")

@@ -29,7 +29,7 @@ from typing import Any
 from orchestrator.errors import Location, Problem
 from orchestrator.loader.document import PathKey, Positions, dotted, locate
 from orchestrator.loader.suggest import did_you_mean
-from orchestrator.model import PortConfig, Project, Service
+from orchestrator.model import PortConfig, Project, Service, ServiceNetwork
 from orchestrator.model.service import ServiceReference, service_references
 
 MAX_CYCLES = 20
@@ -65,7 +65,7 @@ def unsupported_key_warnings(
     keys = sorted(unsupported)
     for name, service in project.services.items():
         for key in keys:
-            if not _is_set(service, key.split(".")):
+            if not _is_set(service, key.split(".")) or _implicit_default_network(service, key):
                 continue
             raw: PathKey = ("services", name, *key.split("."))
             warnings.append(
@@ -78,6 +78,12 @@ def unsupported_key_warnings(
                 )
             )
     return warnings
+
+
+def _implicit_default_network(service: Service, key: str) -> bool:
+    """The normaliser attaches network-less services to `default`: that is not the user
+    setting `networks`, so it is not warned about once per service."""
+    return key == "networks" and service.networks == {"default": ServiceNetwork()}
 
 
 # -- references to other services ---------------------------------------------------------

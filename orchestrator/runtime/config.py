@@ -62,6 +62,19 @@ class Namespaces:
 
 
 @dataclass(frozen=True)
+class Healthcheck:
+    """A probe the per-container shim runs inside the container (so it outlives any CLI):
+    ``command`` every ``interval`` seconds, killed after ``timeout``; ``retries`` failures
+    in a row make it unhealthy, failures within ``start_period`` do not count."""
+
+    command: tuple[str, ...]
+    interval: float = 30.0
+    timeout: float = 30.0
+    retries: int = 3
+    start_period: float = 0.0
+
+
+@dataclass(frozen=True)
 class ContainerConfig:
     """One container. ``lowerdirs`` are the read-only layers, topmost first; the writable
     layer is made per container by the runtime."""
@@ -87,6 +100,7 @@ class ContainerConfig:
     log_max_file: int = 1
     stop_signal: int = int(signal.SIGTERM)
     stop_grace: float = 10.0
+    healthcheck: Healthcheck | None = None
 
     def __post_init__(self) -> None:
         problems = validate(self)
@@ -107,6 +121,11 @@ class ContainerConfig:
         values["rlimits"] = tuple(Rlimit(**r) for r in data.get("rlimits", ()))
         values["sysctls"] = tuple((k, v) for k, v in data.get("sysctls", ()))
         values["mounts"] = tuple(Mount(**m) for m in data.get("mounts", ()))
+        health = data.get("healthcheck")
+        if health is not None:
+            values["healthcheck"] = Healthcheck(
+                **{**health, "command": tuple(health["command"])}
+            )
         return cls(**values)
 
 
@@ -147,4 +166,10 @@ def validate(c: ContainerConfig) -> list[str]:
         problems.append("log max-size must be >= 0 and max-file >= 1")
     if c.stop_grace < 0:
         problems.append("stop grace period must be >= 0")
+    h = c.healthcheck
+    if h is not None:
+        if not h.command or any("\0" in part for part in h.command):
+            problems.append("healthcheck needs a command without NUL")
+        if h.interval <= 0 or h.timeout <= 0 or h.retries < 1 or h.start_period < 0:
+            problems.append("healthcheck interval and timeout > 0, retries >= 1, start >= 0")
     return problems

@@ -45,6 +45,29 @@ class ExecResult:
 
 
 @dataclass(frozen=True)
+class HealthStatus:
+    """What the shim's healthcheck runner last wrote: ``starting`` until a probe passes
+    (or enough fail), then ``healthy`` or ``unhealthy``."""
+
+    status: str
+    failing_streak: int
+    last_exit_code: int | None
+    updated_at: float
+
+
+def parse_health(text: str) -> HealthStatus | None:
+    """``"<status> <streak> <last code> <unix ns>"``; None when absent or torn."""
+    parts = text.split()
+    if len(parts) != 4 or parts[0] not in ("starting", "healthy", "unhealthy"):
+        return None
+    try:
+        streak, code, stamp = int(parts[1]), int(parts[2]), int(parts[3])
+    except ValueError:
+        return None
+    return HealthStatus(parts[0], streak, None if code < 0 else code, stamp / 1e9)
+
+
+@dataclass(frozen=True)
 class ProcessInfo:
     """One process of a container, as seen from the host."""
 
@@ -98,6 +121,12 @@ class Runtime:
             self.cgroups.create(config.id, config.resources)
             conf = spawnconf.run_config(config, bundle, self.cgroups.paths(config.id))
             disk.write_atomic(bundle.spawn_config, conf)
+            if config.healthcheck is not None:
+                # the shim runs it with the container's pid given on its command line
+                probe = spawnconf.exec_config(
+                    config, 0, self.cgroups.paths(config.id), config.healthcheck.command
+                )
+                disk.write_atomic(bundle.health_config, probe)
             record = disk.Record(
                 id=config.id,
                 created_at=time.time(),
@@ -219,6 +248,15 @@ class Container:
             )
         return disk.derive(record, self._exit_record(), alive)
 
+    def health(self) -> HealthStatus | None:
+        """The healthcheck's last status (None without a healthcheck or before a start)."""
+        if self.config.healthcheck is None:
+            return None
+        try:
+            return parse_health(self.bundle.health_file.read_text())
+        except FileNotFoundError:
+            return None
+
     def stats(self) -> Stats:
         return self.runtime.cgroups.stats(self.id)
 
@@ -231,6 +269,7 @@ class Container:
         if current.status == "running":
             raise Conflict(f"container {self.id} is already running")
         self.bundle.exit_file.unlink(missing_ok=True)
+        self.bundle.health_file.unlink(missing_ok=True)
         done = subprocess.run(
             [str(self.runtime.spawner), "run", str(self.bundle.spawn_config)],
             capture_output=True,

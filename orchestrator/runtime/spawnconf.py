@@ -78,6 +78,14 @@ class Bundle:
     def spawn_config(self) -> Path:
         return self.directory / "spawn.conf"
 
+    @property
+    def health_config(self) -> Path:
+        return self.directory / "health.conf"
+
+    @property
+    def health_file(self) -> Path:
+        return self.directory / "health"
+
 
 def check_sysctl(key: str, network_mode: str, ipc_mode: str) -> str:
     """The sysctl as a /proc/sys path, if it is namespaced (else setting it would change
@@ -165,6 +173,12 @@ def run_config(config: ContainerConfig, bundle: Bundle, cgroups: tuple[Path, ...
         if lim.name not in RLIMITS:
             raise RuntimeFailure(f"unknown ulimit {lim.name!r}")
         r.append(("rlimit", str(RLIMITS[lim.name]), str(lim.soft), str(lim.hard)))
+    h = config.healthcheck
+    if h is not None:
+        ms = [str(max(1, round(v * 1000))) for v in (h.interval, h.timeout)]
+        start = str(round(h.start_period * 1000))
+        r.append(("health", str(bundle.health_config), *ms, str(h.retries), start))
+        r.append(("healthfile", str(bundle.health_file)))
     r += [("env", e) for e in environment(config)]
     r += [("arg", a) for a in config.command]
     return _records(r)

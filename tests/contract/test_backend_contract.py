@@ -61,6 +61,8 @@ class Harness:
     # hooks for backends that must be told what a container or an exec will do (fakes)
     prepare: Callable[[ContainerSpec, Program], None] = _nothing_to_prepare
     prepare_exec: Callable[[tuple[str, ...], ExecResult], None] = _nothing_to_prepare
+    # removes what a test left behind where the project_name fixture cannot see it
+    cleanup: Callable[[], None] = _nothing_to_prepare
 
 
 def _docker_harness(request: pytest.FixtureRequest) -> Harness:
@@ -93,9 +95,42 @@ def _fake_harness(request: pytest.FixtureRequest) -> Harness:
     return Harness(backend, "pycompose-test/busybox:1", prepare, prepare_exec)
 
 
+def _namespace_harness(request: pytest.FixtureRequest) -> Harness:
+    """The built-in runtime under a state root shared by this session's contract tests,
+    with the busybox test image copied from the local Docker engine once."""
+    import os
+
+    if os.geteuid() != 0:
+        pytest.skip("the namespace backend needs root")
+    image = request.getfixturevalue("busybox_image")
+    from orchestrator.backends.factory import _docker_export
+    from orchestrator.backends.namespace import NamespaceBackend
+
+    if "root" not in _NAMESPACE_ROOT:
+        factory: pytest.TempPathFactory = request.getfixturevalue("tmp_path_factory")
+        _NAMESPACE_ROOT["root"] = factory.mktemp("pycompose-ns-contract")
+    backend = NamespaceBackend(_NAMESPACE_ROOT["root"], image_source=_docker_export)
+    backend.ensure_image(image)
+    project = request.getfixturevalue("project_name")
+
+    def cleanup() -> None:
+        state = backend.observe(project)
+        for container in state.containers:
+            backend.remove_container(container.id, force=True)
+        for network in state.networks:
+            backend.remove_network(network.name)
+        for volume in state.volumes:
+            backend.remove_volume(volume.name)
+
+    return Harness(backend, image, cleanup=cleanup)
+
+
+_NAMESPACE_ROOT: dict[str, Any] = {}
+
 HARNESSES: dict[str, Callable[[pytest.FixtureRequest], Harness]] = {
     "fake": _fake_harness,
     "docker": _docker_harness,
+    "namespace": _namespace_harness,
 }
 
 
@@ -104,6 +139,7 @@ def harness(request: pytest.FixtureRequest, project_name: str) -> Iterator[Harne
     made = HARNESSES[request.param](request)
     made.backend.ensure_image(made.image, "never")
     yield made
+    made.cleanup()
     made.backend.close()
 
 
@@ -342,4 +378,10 @@ def test_container_joins_its_networks(harness: Harness, project_name: str) -> No
 
     container_id = run(harness, spec)
 
-    assert set(harness.backend.inspect_container(container_id).addresses) == set(names)
+    found = harness.backend.inspect_container(container_id)
+    if "networks" in harness.backend.capabilities().unsupported_keys:
+        # a backend without networking says so (the loader warns per service using
+        # networks); the container still runs, with loopback only
+        assert (found.status, dict(found.addresses)) == ("running", {})
+    else:
+        assert set(found.addresses) == set(names)

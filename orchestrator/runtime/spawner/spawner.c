@@ -12,6 +12,7 @@
  *                   status in a file, then exits after the container does.
  *   exec CONFIG     enter a running container's cgroup and namespaces and run a command
  *                   there with the caller's stdio; exits with the command's status.
+ *   exec CONFIG PID the same, with the target pid given here (the shim's healthchecks).
  *   logcopy PATH MAX_SIZE MAX_FILE
  *                   copy stdin into PATH as the shim would (used by tests of rotation).
  *
@@ -72,6 +73,10 @@ struct config {
     uint64_t caps;
     int readonly, init, privileged, target;
     long long log_max_size; int log_max_file;
+    /* healthcheck run by the shim: an exec config (target pid given on the command line),
+       times in ms; the status file is "STATUS STREAK LASTCODE UNIXNS" */
+    const char *healthconf, *healthfile;
+    long long h_interval, h_timeout, h_start; int h_retries;
 };
 
 static const char *NS_NAMES[5] = {"net", "ipc", "uts", "pid", "mnt"};
@@ -174,6 +179,12 @@ static void parse_config(const char *path, struct config *c) {
         else if (!strcmp(key, "init")) { NEED(1); c->init = atoi(tok[++i]); }
         else if (!strcmp(key, "privileged")) { NEED(1); c->privileged = atoi(tok[++i]); }
         else if (!strcmp(key, "target")) { NEED(1); c->target = atoi(tok[++i]); }
+        else if (!strcmp(key, "health")) {
+            NEED(5); c->healthconf = tok[i + 1]; c->h_interval = atoll(tok[i + 2]);
+            c->h_timeout = atoll(tok[i + 3]); c->h_retries = atoi(tok[i + 4]);
+            c->h_start = atoll(tok[i + 5]); i += 5;
+        }
+        else if (!strcmp(key, "healthfile")) { NEED(1); c->healthfile = tok[++i]; }
         else fail("config: unknown key %s", key);
     }
     if (c->nargv == 0) fail("config: no command");
@@ -556,6 +567,54 @@ static void write_exit(const char *path, int st) {
     close(fd);
 }
 
+/* ---------- healthchecks, run by the shim (it outlives the CLI) ---------- */
+
+struct health { pid_t pid; long long next, deadline, started; int streak, last; const char *status; };
+
+static long long mono_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+static void write_health(const char *path, const struct health *h) {
+    char tmp[4096], buf[160];
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int n = snprintf(buf, sizeof buf, "%s %d %d %lld\n", h->status, h->streak, h->last,
+                     (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return;
+    if (write(fd, buf, n) == n) rename(tmp, path);
+    close(fd);
+}
+
+/* One probe: this same binary in exec mode, joining the container (stdio: /dev/null). */
+static pid_t health_launch(const struct config *c, pid_t target) {
+    char pidstr[32];
+    snprintf(pidstr, sizeof pidstr, "%d", (int)target);
+    pid_t p = fork();
+    if (p == 0) {
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        execl("/proc/self/exe", "pycompose-health", "exec", c->healthconf, pidstr, (char *)NULL);
+        _exit(126);
+    }
+    return p;
+}
+
+/* Docker's rules: a pass makes it healthy; a failure counts only after the start period
+   (or once it has passed a probe); `retries` failures in a row make it unhealthy. */
+static void health_result(const struct config *c, struct health *h, int st, long long now) {
+    h->last = status_code(st);
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 0) { h->streak = 0; h->status = "healthy"; }
+    else if (now - h->started < c->h_start && !strcmp(h->status, "starting")) { /* grace */ }
+    else if (++h->streak >= (c->h_retries > 0 ? c->h_retries : 3)) h->status = "unhealthy";
+    if (c->healthfile) write_health(c->healthfile, h);
+}
+
 static void report(int fd, const char *msg) {
     size_t n = strlen(msg);
     if (write(fd, msg, n) < 0) { /* the spawner is gone */ }
@@ -616,6 +675,10 @@ static void shim_main(struct config *c, int rep) {
         waitpid(child, &st, 0);
         _exit(1);
     }
+    struct health hh = {-1, 0, 0, 0, 0, -1, "starting"};
+    hh.started = mono_ms();
+    hh.next = hh.started + c->h_interval;
+    if (c->healthconf && c->healthfile) write_health(c->healthfile, &hh);
     char ok[64];
     snprintf(ok, sizeof ok, "OK %d %d\n", (int)child, (int)getpid());
     report(rep, ok);
@@ -628,6 +691,10 @@ static void shim_main(struct config *c, int rep) {
     while (open_streams > 0 || !exited) {
         struct pollfd p[3] = {{so.fd, POLLIN, 0}, {se.fd, POLLIN, 0}, {sfd, POLLIN, 0}};
         int timeout = exited ? 100 : -1;
+        if (!exited && c->healthconf) {
+            long long wait = (hh.pid > 0 ? hh.deadline : hh.next) - mono_ms();
+            timeout = wait < 0 ? 0 : wait > 3600000 ? 3600000 : (int)wait;
+        }
         int n = poll(p, 3, timeout);
         if (n < 0) { if (errno == EINTR) continue; break; }
         if (n == 0 && exited && ++deadline_ms > 20) break; /* output held open by a stray: stop */
@@ -642,9 +709,29 @@ static void shim_main(struct config *c, int rep) {
             while (read(sfd, &si, sizeof si) > 0) {}
             pid_t w;
             int ws;
-            while ((w = waitpid(-1, &ws, WNOHANG)) > 0) if (w == child) { exited = 1; st = ws; }
+            while ((w = waitpid(-1, &ws, WNOHANG)) > 0) {
+                if (w == child) { exited = 1; st = ws; }
+                else if (w == hh.pid) {
+                    long long now = mono_ms();
+                    hh.pid = -1;
+                    hh.next = now + c->h_interval;
+                    if (!exited) health_result(c, &hh, ws, now);
+                }
+            }
+        }
+        if (!exited && c->healthconf) {
+            long long now = mono_ms();
+            if (hh.pid > 0 && now >= hh.deadline) {
+                kill(hh.pid, SIGKILL); /* a timeout is a failure: reaped as killed above */
+                hh.deadline = now + 3600000;
+            } else if (hh.pid <= 0 && now >= hh.next) {
+                hh.pid = health_launch(c, child);
+                hh.deadline = now + c->h_timeout;
+                if (hh.pid < 0) hh.next = now + c->h_interval; /* fork failed: next time */
+            }
         }
     }
+    if (hh.pid > 0) { kill(hh.pid, SIGKILL); waitpid(hh.pid, NULL, 0); }
     if (c->exitfile) write_exit(c->exitfile, st);
     _exit(0);
 }
@@ -686,9 +773,10 @@ static int run_main(const char *cfgpath) {
 
 /* ---------- exec: join a running container ---------- */
 
-static int exec_main(const char *cfgpath) {
+static int exec_main(const char *cfgpath, const char *target) {
     static struct config c;
     parse_config(cfgpath, &c);
+    if (target) c.target = atoi(target);
     if (c.target <= 0) fail("exec: no target pid");
     int fds[5];
     char p[64];
@@ -737,7 +825,7 @@ static int exec_main(const char *cfgpath) {
 
 int main(int argc, char **argv) {
     if (argc >= 3 && !strcmp(argv[1], "run")) return run_main(argv[2]);
-    if (argc >= 3 && !strcmp(argv[1], "exec")) return exec_main(argv[2]);
+    if (argc >= 3 && !strcmp(argv[1], "exec")) return exec_main(argv[2], argc >= 4 ? argv[3] : NULL);
     if (argc >= 2 && !strcmp(argv[1], "logcopy")) return logcopy_main(argc, argv);
     fprintf(stderr, "usage: %s run CONFIG | exec CONFIG | logcopy PATH MAX_SIZE MAX_FILE\n", argv[0]);
     return 2;

@@ -428,3 +428,14 @@ def test_unsupported_key_warnings(
 def test_unsupported_key_warnings_skip_disabled_services() -> None:
     proj = project(svc("a"), disabled=(svc("b", privileged=True, profiles=("x",)),))
     assert unsupported_key_warnings(proj, {"privileged"}, "namespace", {}) == []
+
+
+def test_the_implicit_default_network_is_not_warned_about() -> None:
+    from orchestrator.loader.checks import unsupported_key_warnings
+    from orchestrator.model import Project, Service, ServiceNetwork
+
+    implicit = Service("a", image="x", networks={"default": ServiceNetwork()})
+    chosen = Service("b", image="x", networks={"back": ServiceNetwork(aliases=("db",))})
+    project = Project("p", "/tmp", services={"a": implicit, "b": chosen})
+    warnings = unsupported_key_warnings(project, {"networks"}, "namespace", {})
+    assert [w.path for w in warnings] == ["services.b.networks"]
