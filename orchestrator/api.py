@@ -61,15 +61,26 @@ def image_name(project: Project, service: Service) -> str:
     return service.image or f"{project.name}-{service.name}"
 
 
+def require_services(project: Project, names: Sequence[str]) -> None:
+    """NotFound naming every unknown service, with a did-you-mean or the known names."""
+    unknown = [n for n in names if n not in project.services]
+    if not unknown:
+        return
+    from orchestrator.loader.suggest import did_you_mean
+
+    known = sorted(project.services)
+    hint = "; ".join(h for h in (did_you_mean(u, known) for u in unknown) if h)
+    raise NotFound(
+        f"no such service: {', '.join(unknown)}"
+        + (f" ({hint})" if hint else f" (services: {', '.join(known)})")
+    )
+
+
 def _select(project: Project, selection: str) -> list[str]:
     if selection.strip() == "*":
         return list(project.services)
     names = [n.strip() for n in selection.split(",") if n.strip()]
-    unknown = [n for n in names if n not in project.services]
-    if unknown:
-        raise NotFound(
-            f"no such service: {', '.join(unknown)} (services: {', '.join(project.services)})"
-        )
+    require_services(project, names)
     return names
 
 
@@ -164,17 +175,7 @@ class Composer:
         return self.backend.observe(self.project.name)
 
     def _check_services(self, services: Sequence[str]) -> None:
-        known = set(self.project.services)
-        unknown = [s for s in services if s not in known]
-        if unknown:
-            from orchestrator.loader.suggest import did_you_mean
-
-            hints = [did_you_mean(u, sorted(known)) for u in unknown]
-            hint = "; ".join(h for h in hints if h)
-            raise NotFound(
-                f"no such service: {', '.join(unknown)}"
-                + (f" ({hint})" if hint else f" (services: {', '.join(sorted(known))})")
-            )
+        require_services(self.project, services)
 
     def containers(
         self, services: Sequence[str] = (), *, all: bool = True, oneoff: bool = False
@@ -406,6 +407,8 @@ class Composer:
     ) -> None:
         """Block until every replica of ``services`` runs (and is healthy when it has a
         healthcheck); one-shot containers that exited 0 count as done."""
+        from orchestrator.executor import readiness
+
         names = list(services) or list(self.project.services)
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
@@ -414,26 +417,11 @@ class Composer:
             for name in names:
                 wanted = (scale or {}).get(name, self.project.services[name].replicas)
                 found = observed.service_containers(name)
-                ready = [
-                    c
-                    for c in found
-                    if (c.status == "running" and c.health in ("healthy", "none"))
-                    or (c.status == "exited" and c.exit_code == 0)
-                ]
-                failed = [
-                    c
-                    for c in found
-                    if c.health == "unhealthy" or (c.status in ("exited", "dead") and c.exit_code)
-                ]
-                if failed:
-                    raise DependencyFailed(
-                        f"service {name!r}: container {failed[0].name} is "
-                        + (
-                            "unhealthy"
-                            if failed[0].health == "unhealthy"
-                            else f"exited with code {failed[0].exit_code}"
-                        )
-                    )
+                verdicts = [readiness(c) for c in found]
+                problems = [v for v in verdicts if v]
+                if problems:
+                    raise DependencyFailed(f"service {name!r}: {problems[0]}")
+                ready = [v for v in verdicts if v == ""]
                 if len(ready) < wanted:
                     pending.append(name)
             if not pending:
@@ -574,10 +562,11 @@ class Composer:
 
     def build(self, services: Sequence[str] = ()) -> list[str]:
         """Build the images of services with a ``build`` section; their tags."""
+        from orchestrator.backends.base import ImageBuilder
         from orchestrator.errors import Unsupported
 
         self._check_services(services)
-        builder = getattr(self.backend, "build_image", None)
+        builder = self.backend if isinstance(self.backend, ImageBuilder) else None
         names = list(services) or list(self.project.services)
         built = []
         for name in names:
@@ -588,7 +577,7 @@ class Composer:
                 raise Unsupported(f"the {self.backend_name} backend cannot build images yet")
             tag = image_name(self.project, service)
             self.events(Event("image", tag, "Building"))
-            builder(service.build, tag)
+            builder.build_image(service.build, tag)
             self.events(Event("image", tag, "Built", "done"))
             built.append(tag)
         return built

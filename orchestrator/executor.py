@@ -337,6 +337,16 @@ class _Run:
         return out
 
 
+def readiness(state: ObservedContainer) -> str | None:
+    """What `up --wait` asks of a replica, judged like ``_verdict``: running (and healthy
+    when it has a healthcheck), or a one-shot that exited 0."""
+    if state.status in ("exited", "dead"):
+        return _verdict("service_completed_successfully", state)
+    if state.health == "none":
+        return _verdict("service_started", state) if state.status == "running" else None
+    return _verdict("service_healthy", state)
+
+
 def _verdict(condition: str, state: ObservedContainer) -> str | None:
     """ "" when ``state`` meets ``condition``, None while it may still, else why it cannot."""
     status = state.status

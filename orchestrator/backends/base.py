@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
-from orchestrator.model import Network, Service, Volume
+from orchestrator.model import Build, Network, Service, Volume
 
 ContainerStatus = Literal[
     "created", "running", "paused", "restarting", "removing", "exited", "dead"
@@ -246,6 +246,14 @@ class ContainerEvent:
     container_id: str
     action: str
     time: float = 0.0
+
+
+@runtime_checkable
+class ImageBuilder(Protocol):
+    """Optional, beside Backend: a backend that builds images from a compose ``build``
+    section (the docker engine today; the namespace builder is issue 7)."""
+
+    def build_image(self, build: Build, tag: str) -> None: ...
 
 
 @runtime_checkable

@@ -68,7 +68,8 @@ class Discovered:
     config_files: tuple[str, ...] = field(default=())
 
 
-def _read(path: Path) -> str:
+def read_source(path: Path) -> str:
+    """A compose file's text; oversized or unreadable files are a located ConfigError."""
     try:
         size = path.stat().st_size
     except OSError as exc:
@@ -142,7 +143,7 @@ def discover(options: LoadOptions, environ: Mapping[str, str]) -> Discovered:
         path = path.resolve() if path.exists() else path.absolute()
         if not path.exists():
             raise UsageError(f"compose file not found: {path}")
-        sources.append(SourceFile(str(path), _read(path), str(path.parent)))
+        sources.append(SourceFile(str(path), read_source(path), str(path.parent)))
     if options.project_directory:
         project_dir = str(base)
     elif sources[0].path != STDIN:

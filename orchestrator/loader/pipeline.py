@@ -21,7 +21,7 @@ from functools import reduce
 from pathlib import Path
 from typing import Any
 
-from orchestrator.errors import ConfigError, Location, Problem
+from orchestrator.errors import ConfigError, Problem
 from orchestrator.loader.discover import (
     Discovered,
     LoadOptions,
@@ -29,6 +29,7 @@ from orchestrator.loader.discover import (
     active_profiles,
     discover,
     project_name,
+    read_source,
 )
 from orchestrator.loader.document import Document, Positions
 from orchestrator.model import Project
@@ -64,11 +65,9 @@ class _FileLoader:
         return doc
 
     def path(self, path: str) -> Document:
-        from orchestrator.loader.discover import _read
-
         absolute = str(Path(path).resolve())
         if absolute not in self._cache:
-            text = _read(Path(absolute))
+            text = read_source(Path(absolute))
             self._cache[absolute] = self.source(
                 SourceFile(absolute, text, str(Path(absolute).parent))
             )
@@ -172,6 +171,3 @@ def _enable_named(project: Project, names: tuple[str, ...]) -> Project:
         services[name] = disabled.pop(name)
     return replace(project, services=services, disabled_services=disabled)
 
-
-def locate_file(path: str) -> Location:
-    return Location(path)

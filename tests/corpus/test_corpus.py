@@ -115,7 +115,12 @@ def test_corpus_file_loads_and_config_round_trips(tmp_path: Path, name: str) -> 
 def test_include_pair_brings_the_included_services(tmp_path: Path) -> None:
     path = lay_out(tmp_path, INCLUDER)
     project = load(path, {}).project
-    assert "imported" in project.services or len(project.services) >= 2
+    assert sorted(project.services) == ["bar", "imported"]
+    imported = project.services["imported"]
+    assert imported.container_name == "imported"
+    # env_file is relative to the included file, not to the file that includes it
+    assert imported.env_file == (str(path.parent / "subdir" / "extra.env"),)
+    assert project.services["bar"].environment == {"FOO": "BAR"}
 
 
 def test_negative_cases_are_named_in_sources() -> None:

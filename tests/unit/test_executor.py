@@ -231,3 +231,35 @@ def test_events_say_what_happens_to_each_op() -> None:
         ("container", "p-web-1", "Starting", "working"),
         ("container", "p-web-1", "Started", "done"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("status", "health", "exit_code", "expected"),
+    [
+        ("running", "none", None, ""),
+        ("running", "healthy", None, ""),
+        ("running", "starting", None, None),
+        ("created", "none", None, None),
+        ("exited", "none", 0, ""),
+        ("exited", "none", 3, "container c exited with code 3"),
+        ("running", "unhealthy", None, "container c is unhealthy"),
+    ],
+)
+def test_readiness_is_what_up_wait_asks_of_a_replica(
+    status: str, health: str, exit_code: int | None, expected: str | None
+) -> None:
+    from orchestrator.backends.base import ObservedContainer
+    from orchestrator.executor import readiness
+
+    state = ObservedContainer(
+        id="c1",
+        name="c",
+        project="p",
+        service="s",
+        number=1,
+        status=status,  # type: ignore[arg-type]
+        labels={},
+        health=health,
+        exit_code=exit_code,  # type: ignore[arg-type]
+    )
+    assert readiness(state) == expected
