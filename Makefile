@@ -3,7 +3,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: venv test unit lint typecheck bench demo clean
+.PHONY: venv test unit lint typecheck bench demo samples clean
 
 $(BIN)/pycompose: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -32,6 +32,10 @@ bench: venv
 # the main job: the sample stack on the default backend
 demo: venv
 	bash samples/hello/demo.sh
+
+# every sample stack (samples/*/check.sh) on every available backend
+samples: venv
+	bash samples/run.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

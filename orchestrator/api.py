@@ -433,6 +433,21 @@ class Composer:
                 )
             time.sleep(0.5)
 
+    def wait_first_exit(
+        self, services: Sequence[str] = (), *, only: str | None = None, poll: float = 0.25
+    ) -> ObservedContainer:
+        """Block until a container of ``services`` (of ``only`` when given) has exited;
+        that container. One-off containers don't count (compose's `up` ignores them)."""
+        watched = [only] if only is not None else list(services)
+        self._check_services(watched)
+        while True:
+            for container in self.observe().containers:
+                if container.oneoff or (watched and container.service not in watched):
+                    continue
+                if container.status in ("exited", "dead"):
+                    return container
+            time.sleep(poll)
+
     # -- per-container commands -------------------------------------------------------------
 
     def logs(
@@ -560,8 +575,11 @@ class Composer:
 
         self._run(plan_resources(self.project, self.observe(), [service]), dry_run=False)
 
-    def build(self, services: Sequence[str] = ()) -> list[str]:
-        """Build the images of services with a ``build`` section; their tags."""
+    def build(
+        self, services: Sequence[str] = (), *, no_cache: bool = False, pull: bool = False
+    ) -> list[str]:
+        """Build the images of services with a ``build`` section; their tags.
+        ``no_cache`` ignores the build cache, ``pull`` fetches base images afresh."""
         from orchestrator.backends.base import ImageBuilder
         from orchestrator.errors import Unsupported
 
@@ -577,7 +595,7 @@ class Composer:
                 raise Unsupported(f"the {self.backend_name} backend cannot build images yet")
             tag = image_name(self.project, service)
             self.events(Event("image", tag, "Building"))
-            builder.build_image(service.build, tag)
+            builder.build_image(service.build, tag, no_cache=no_cache, pull=pull)
             self.events(Event("image", tag, "Built", "done"))
             built.append(tag)
         return built

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Installs and starts what pycompose and its tests need on a fresh Debian 12 machine (as root):
 # the Docker engine (started here, since no init system runs it in CI), Debian's static
-# busybox (the test images are built from it: nothing can be pulled), and Python's venv.
+# busybox (the test images are built from it: nothing can be pulled), Python's venv,
+# nftables (the namespace backend's firewall), docker-registry (a real registry for the
+# push/pull tests, started by the tests themselves) and mmdebstrap (the samples' base image).
 # Idempotent: safe to run again.
 set -euo pipefail
 
 need=()
-for pkg in docker.io busybox-static python3-venv iproute2 curl gcc libc6-dev; do
+for pkg in docker.io busybox-static python3-venv iproute2 curl gcc libc6-dev nftables iptables \
+  docker-registry mmdebstrap; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ "${#need[@]}" -gt 0 ]; then

@@ -12,7 +12,14 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
-from orchestrator.model import Build, Network, Service, Volume
+from orchestrator.model import (
+    Build,
+    ConfigObject,
+    Network,
+    SecretObject,
+    Service,
+    Volume,
+)
 
 ContainerStatus = Literal[
     "created", "running", "paused", "restarting", "removing", "exited", "dead"
@@ -82,6 +89,10 @@ class ContainerSpec:
     engine_restart_max_retries: int = 0
     oneoff: bool = False
     command_override: tuple[str, ...] | None = None  # `run SERVICE CMD...`
+    # the top-level secrets and configs the service references (by key), for backends
+    # that place them in the container themselves
+    secrets: Mapping[str, SecretObject] = field(default_factory=dict)
+    configs: Mapping[str, ConfigObject] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -251,9 +262,12 @@ class ContainerEvent:
 @runtime_checkable
 class ImageBuilder(Protocol):
     """Optional, beside Backend: a backend that builds images from a compose ``build``
-    section (the docker engine today; the namespace builder is issue 7)."""
+    section: the docker engine's builder, or pycompose's own on the namespace backend.
+    ``no_cache`` ignores cached steps; ``pull`` fetches base images afresh."""
 
-    def build_image(self, build: Build, tag: str) -> None: ...
+    def build_image(
+        self, build: Build, tag: str, *, no_cache: bool = False, pull: bool = False
+    ) -> None: ...
 
 
 @runtime_checkable

@@ -40,6 +40,9 @@ def build_container_spec(
     ``defer_network_mode`` keeps ``service:x`` unresolved, for a plan that starts ``x``
     itself: the executor resolves it with ``resolve_network_mode`` once ``x`` runs.
     """
+    if service.image is None and service.build is not None:
+        # the name `build` tags a service's image with (api.image_name), as compose does
+        service = replace(service, image=f"{project.name}-{service.name}")
     network_mode = service.network_mode
     deferred = defer_network_mode
     if network_mode is not None and network_mode.startswith(_SERVICE_MODE) and not deferred:
@@ -59,6 +62,10 @@ def build_container_spec(
         engine_restart_max_retries=retries,
         oneoff=oneoff,
         command_override=command,
+        secrets={r.source: project.secrets[r.source] for r in service.secrets
+                 if r.source in project.secrets},
+        configs={r.source: project.configs[r.source] for r in service.configs
+                 if r.source in project.configs},
     )
 
 

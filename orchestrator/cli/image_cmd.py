@@ -103,4 +103,91 @@ def rm(names: tuple[str, ...]) -> None:
             click.echo(f"Untagged: {ref.name}" if ref.name else f"Deleted: {ref.id}")
 
 
+def _progress_mode() -> str:
+    from orchestrator.cli.context import GlobalOptions
+
+    opts = click.get_current_context().find_object(GlobalOptions)
+    return opts.progress if opts is not None else "auto"
+
+
+@image.command("pull")
+@click.argument("reference")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+def pull(reference: str, fmt: str) -> None:
+    """Pull an image from its registry into the store (a progress bar per layer)."""
+    from orchestrator.cli.transfer_progress import TransferBars
+    from orchestrator.runtime import registry
+
+    with TransferBars(_progress_mode(), "pull") as bars:
+        result = registry.pull(open_store(), reference, progress=bars)
+    if fmt == "json":
+        print_json(
+            {
+                "name": result.name,
+                "digest": result.digest,
+                "id": result.id,
+                "downloaded": result.downloaded,
+                "up_to_date": result.up_to_date,
+            }
+        )
+        return
+    state = "Image is up to date" if result.up_to_date else "Downloaded newer image"
+    click.echo(f"Digest: {result.digest}")
+    click.echo(f"Status: {state} for {result.name}")
+
+
+@image.command("push")
+@click.argument("name")
+@click.argument("target", required=False)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+def push(name: str, target: str | None, fmt: str) -> None:
+    """Push a stored image to a registry (to TARGET, default: its own name)."""
+    from orchestrator.cli.transfer_progress import TransferBars
+    from orchestrator.runtime import registry
+
+    with TransferBars(_progress_mode(), "push") as bars:
+        result = registry.push(open_store(), name, target, progress=bars)
+    if fmt == "json":
+        print_json(
+            {"reference": result.reference, "digest": result.digest, "uploaded": result.uploaded}
+        )
+        return
+    click.echo(f"{result.reference}: digest: {result.digest}")
+
+
+@image.command("tag")
+@click.argument("source")
+@click.argument("target")
+def tag(source: str, target: str) -> None:
+    """Give a stored image another name (TARGET must be a valid reference)."""
+    from orchestrator.runtime.registry import parse_reference
+
+    ref = open_store().tag(source, parse_reference(target).familiar)
+    click.echo(f"Tagged: {ref.name}")
+
+
+@image.command("save")
+@click.argument("names", nargs=-1, required=True)
+@click.option("-o", "--output", metavar="FILE", help="Write to FILE instead of stdout.")
+def save(names: tuple[str, ...], output: str | None) -> None:
+    """Write images as a `docker save` archive (`docker load` reads it)."""
+    from orchestrator.errors import UsageError
+    from orchestrator.runtime.images.export import save_images
+
+    store = open_store()
+    if output is None:
+        if sys.stdout.isatty():
+            raise UsageError("refusing to write an archive to a terminal: use -o FILE")
+        save_images(store, names, sys.stdout.buffer)
+        return
+    target = Path(output)
+    partial = target.with_name(f".{target.name}.partial")
+    try:
+        with open(partial, "wb") as out:
+            save_images(store, names, out)
+        partial.replace(target)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
 COMMANDS = [image]

@@ -82,6 +82,16 @@ def parse_scale(values: Sequence[str]) -> dict[str, int]:
 @click.option("--no-deps", is_flag=True, help="Do not start the named services' dependencies.")
 @click.option("--build", is_flag=True, help="Build images before starting.")
 @click.option("--pull", type=click.Choice(["always", "missing", "never"]), help="Pull policy.")
+@click.option(
+    "--abort-on-container-exit",
+    is_flag=True,
+    help="Attached: stop the stack when any container exits; exit with its code.",
+)
+@click.option(
+    "--exit-code-from",
+    metavar="SERVICE",
+    help="Attached: stop the stack when SERVICE's container exits; exit with its code.",
+)
 @timeout_option
 @services_argument
 @click.pass_obj
@@ -99,15 +109,60 @@ def up(opts: GlobalOptions, /, services: tuple[str, ...], **kw: Any) -> None:
         pull=kw["pull"],
         timeout=kw["timeout"],
     )
+    exit_from: str | None = kw["exit_code_from"]
+    abort = kw["abort_on_container_exit"] or exit_from is not None
+    if abort and kw["detach"]:
+        raise UsageError(
+            "--abort-on-container-exit and --exit-code-from need an attached `up`: drop -d"
+        )
     with composer(opts, services) as comp:
+        if exit_from is not None:
+            from orchestrator.api import require_services
+
+            require_services(comp.project, [exit_from])
         if kw["build"]:
             comp.build(services)
         outcome = comp.up(
             options, dry_run=opts.dry_run, wait=kw["wait"], wait_timeout=kw["wait_timeout"]
         )
         show_plan(opts, outcome)
-        if not kw["detach"] and not opts.dry_run and not kw["wait"]:
+        if opts.dry_run:
+            return
+        if abort:
+            code = _follow_until_exit(comp, services, exit_from, kw["timeout"])
+            sys.exit(code)
+        if not kw["detach"] and not kw["wait"]:
             _follow_logs(comp, services)
+
+
+def _follow_until_exit(
+    comp: Composer, services: Sequence[str], exit_from: str | None, timeout: float | None
+) -> int:
+    """Stream logs until a watched container exits, then stop the stack (compose's CI mode).
+
+    The code is the exit code of the container that ended it: ``exit_from``'s, or the first
+    one to exit under ``--abort-on-container-exit``."""
+    import threading
+
+    printer = threading.Thread(
+        target=_print_logs,
+        args=(comp.logs(services, follow=True),),
+        kwargs={"prefix": True, "timestamps": False},
+        daemon=True,
+    )
+    printer.start()
+    try:
+        ended = comp.wait_first_exit(services, only=exit_from)
+    except KeyboardInterrupt:
+        click.echo("stopping...", err=True)
+        comp.stop(services, timeout=timeout)
+        return 130
+    printer.join(timeout=1.0)
+    code = ended.exit_code if ended.exit_code is not None else 1
+    click.echo(f"{ended.name} exited with code {code}", err=True)
+    click.echo("aborting on container exit...", err=True)
+    comp.stop(services, timeout=timeout)
+    return code
 
 
 def _follow_logs(comp: Composer, services: Sequence[str]) -> None:
@@ -282,7 +337,11 @@ def logs(
         )
 
 
-@click.command("exec", context_settings={"ignore_unknown_options": True})
+@click.command(
+    "exec",
+    # everything after SERVICE COMMAND belongs to the command (`exec db psql -h x`), as in compose
+    context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
+)
 @click.option("-T", "--no-tty", is_flag=True, help="Do not allocate a TTY.")
 @click.option("--index", type=int, default=1, show_default=True, help="Which replica.")
 @click.option("-u", "--user", help="Run as this user.")
@@ -319,7 +378,9 @@ def exec_(
     sys.exit(result.exit_code)
 
 
-@click.command("run", context_settings={"ignore_unknown_options": True})
+@click.command(
+    "run", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False}
+)
 @click.option("--rm", "remove", is_flag=True, help="Remove the container when it exits.")
 @click.option("-d", "--detach", is_flag=True, help="Run in the background.")
 @click.option("--no-deps", is_flag=True, help="Do not start the service's dependencies.")

@@ -116,15 +116,30 @@ def cli(ctx: click.Context, /, **kwargs: Any) -> None:
 
 def _register() -> None:
     from orchestrator.cli import (
+        build_cmd,
         config_cmd,
+        convert_cmd,
+        deploy_cmd,
         image_cmd,
         lifecycle_cmd,
+        registry_cmd,
         rollout_cmd,
         supervisor_cmd,
         version_cmd,
     )
 
-    for module in (config_cmd, version_cmd, lifecycle_cmd, supervisor_cmd, image_cmd, rollout_cmd):
+    for module in (
+        config_cmd,
+        version_cmd,
+        lifecycle_cmd,
+        supervisor_cmd,
+        image_cmd,
+        rollout_cmd,
+        convert_cmd,
+        registry_cmd,
+        deploy_cmd,
+        build_cmd,
+    ):
         for command in module.COMMANDS:
             cli.add_command(command)
 

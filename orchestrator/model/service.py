@@ -50,7 +50,7 @@ class ServiceVolume:
     read_only: bool = False
     consistency: str | None = None
     bind_propagation: str | None = None
-    bind_create_host_path: bool = True  # short syntax creates missing host paths
+    bind_create_host_path: bool = False  # the short syntax sets it (docker creates those)
     bind_selinux: str | None = None
     volume_nocopy: bool = False
     volume_subpath: str | None = None

@@ -39,13 +39,20 @@ class Rlimit:
 
 @dataclass(frozen=True)
 class Mount:
-    """A bind mount (``source`` on the host) or a tmpfs (``options`` like ``size=64m``)."""
+    """A bind mount (``source`` on the host) or a tmpfs (``options`` like ``size=64m``).
+
+    ``target`` is resolved inside the container's root (symlinks of the image included),
+    so no mount can land outside it. ``copy_up``: at the container's first start, when
+    the source directory is empty, what the image has at ``target`` is copied into it
+    first, owners and modes kept (Docker's behaviour for a new volume).
+    """
 
     target: str
     source: str = ""
     kind: str = "bind"  # bind | tmpfs
     read_only: bool = False
     options: str = ""
+    copy_up: bool = False
 
 
 @dataclass(frozen=True)
@@ -162,6 +169,8 @@ def validate(c: ContainerConfig) -> list[str]:
             problems.append(f"mount {m.target!r}: kind bind|tmpfs and an absolute target")
         if m.kind == "bind" and not m.source.startswith("/"):
             problems.append(f"bind mount {m.target!r}: the source must be an absolute path")
+        if m.copy_up and m.kind != "bind":
+            problems.append(f"mount {m.target!r}: copy-up needs a bind mount")
     if c.log_max_size < 0 or c.log_max_file < 1:
         problems.append("log max-size must be >= 0 and max-file >= 1")
     if c.stop_grace < 0:

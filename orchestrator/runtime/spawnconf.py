@@ -86,6 +86,10 @@ class Bundle:
     def health_file(self) -> Path:
         return self.directory / "health"
 
+    def copy_up_marker(self, index: int) -> Path:
+        """Present once mount ``index`` had its copy-up: it happens at the first start only."""
+        return self.directory / f"copied-up-{index}"
+
 
 def check_sysctl(key: str, network_mode: str, ipc_mode: str) -> str:
     """The sysctl as a /proc/sys path, if it is namespaced (else setting it would change
@@ -162,9 +166,11 @@ def run_config(config: ContainerConfig, bundle: Bundle, cgroups: tuple[Path, ...
     if not config.privileged:
         r += [("mask", p) for p in MASKED_PATHS]
         r += [("ropath", p) for p in READONLY_PATHS]
-    for m in config.mounts:
+    for index, m in enumerate(config.mounts):
         if m.kind == "bind":
             r.append(("bind", m.source, m.target, "ro" if m.read_only else "rw"))
+            if m.copy_up:
+                r.append(("copyup", str(bundle.copy_up_marker(index))))
         else:
             r.append(("tmpfs", m.target, m.options or "mode=1777"))
     for key, value in config.sysctls:

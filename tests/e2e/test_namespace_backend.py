@@ -153,7 +153,8 @@ services:
     command: ["sh", "-c", "touch /etc/x 2>&1; echo touched=$$?; exec sleep 3600"]
 """
 
-ALLOWED_MOUNTS = ("/", "/proc", "/dev", "/sys")
+# the network's files are bind-mounted from the container's directory, as docker does
+ALLOWED_MOUNTS = ("/", "/proc", "/dev", "/sys", "/etc/hosts", "/etc/resolv.conf", "/etc/hostname")
 
 
 def image_layers(stack: Stack) -> dict[str, tuple[int, int, int]]:

@@ -175,8 +175,12 @@ class DockerBackend:
 
     # ------------------------------------------------------------------ networks / volumes
 
-    def build_image(self, build: Build, tag: str) -> None:
-        """Build ``tag`` from a compose ``build`` section through the engine's builder.
+    def build_image(
+        self, build: Build, tag: str, *, no_cache: bool = False, pull: bool = False
+    ) -> None:
+        """Build ``tag`` (and the section's extra ``tags``) from a compose ``build``
+        section through the engine's builder: context, dockerfile, dockerfile_inline,
+        args, target, labels.
 
         ``dockerfile_inline`` is sent as an extra file of an in-memory context, so nothing
         is written into the user's directory. Errors of the build come back as
@@ -194,6 +198,8 @@ class DockerBackend:
             "rm": True,
             "forcerm": True,
             "decode": True,
+            "nocache": no_cache,
+            "pull": pull,
         }
         context: Any = None
         with self._guard(f"build of {tag}"):

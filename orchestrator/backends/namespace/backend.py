@@ -13,19 +13,32 @@ the probe enters the container like ``exec``) and written to a status file that
 ``observe`` and ``inspect_container`` read, so they keep running after the CLI exits.
 Restart policies are the supervisor's (the runtime never restarts on its own).
 
-Not yet (issue 6): bridge networks, DNS, published ports. Networks are recorded (labels,
-observe) but a container gets loopback only, or the host's network with
-``network_mode: host``; the capabilities list these keys, so every use is warned about.
+Networking (``networking.py`` holds the compose rules): one bridge per compose network and
+one network namespace ("sandbox") per container, kept by ``runtime.net``'s manager under
+``<root>/net``; host-mode ports are DNAT rules of that manager, ingress ports the ingress
+proxy's (which balances over the ``addresses`` that ``observe`` reports). Names are served
+by ``runtime.dns``'s daemon on every bridge's gateway (state under ``$PYCOMPOSE_RUN_DIR/dns``):
+its records are rebuilt from every container of the state root whenever one is created,
+started, stopped, renamed, removed or (dis)connected. Each container gets ``/etc/hosts``,
+``/etc/resolv.conf`` and ``/etc/hostname`` files from its bundle directory, bind-mounted.
+
+Volumes and files (``files.py`` holds the rules, docs/volumes.md what users see): named
+volumes are directories of the records (bind-style ones a symlink to their device);
+secrets, configs and anonymous volumes live in the container's bundle under ``mounts/``,
+so they go with it; the spawner resolves every mount target inside the root.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import os
 import secrets
 import signal as signals
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -46,31 +59,26 @@ from orchestrator.backends.base import (
     VolumeSpec,
 )
 from orchestrator.backends.namespace import convert
+from orchestrator.backends.namespace import files as nsfiles
+from orchestrator.backends.namespace import networking as netw
 from orchestrator.backends.namespace.store import Meta, Records, state_root
 from orchestrator.errors import Conflict, NotFound, Unsupported
+from orchestrator.model import Build
+from orchestrator.runtime.config import Mount
 from orchestrator.runtime.container import Container, Runtime
+from orchestrator.runtime.dns import DnsService
 from orchestrator.runtime.images import Image, Store, load_docker_save
+from orchestrator.runtime.net import Endpoint, NetworkManager
 from orchestrator.runtime.spawner import ensure_spawner
 from orchestrator.runtime.users import resolve_in_layers
 
 # keys the namespace backend cannot honour yet; the loader warns per service that uses them
 UNSUPPORTED_KEYS = frozenset(
     {
-        "networks",
-        "ports",
-        "expose",
-        "links",
         "external_links",
-        "extra_hosts",
-        "dns",
-        "dns_search",
-        "dns_opt",
-        "domainname",
         "volumes_from",
         "devices",
         "security_opt",
-        "secrets",
-        "configs",
         "shm_size",
         "tty",
         "stdin_open",
@@ -114,8 +122,12 @@ class NamespaceBackend:
         *,
         image_source: ImageSource | None = None,
         runtime: Runtime | None = None,
+        network_manager: NetworkManager | None = None,
+        dns: DnsService | None = None,
     ) -> None:
         self.root = root or state_root()
+        self._net = network_manager
+        self._dns = dns
         self.records = Records(self.root)
         self.images = Store.at_state_root(self.root)
         self._image_source = image_source
@@ -132,6 +144,21 @@ class NamespaceBackend:
                     self.records.containers, spawner=ensure_spawner(self.root / "bin")
                 )
             return self._runtime
+
+    @property
+    def net(self) -> NetworkManager:
+        """Bridges, sandboxes, leases and published ports of this state root."""
+        with self._lock:
+            if self._net is None:
+                self._net = NetworkManager(self.root / "net")
+            return self._net
+
+    @property
+    def dns(self) -> DnsService:
+        with self._lock:
+            if self._dns is None:
+                self._dns = DnsService(netw.dns_state_dir())
+            return self._dns
 
     # ------------------------------------------------------------------ helpers
 
@@ -198,14 +225,174 @@ class NamespaceBackend:
             started_at=started,
             finished_at=finished,
             oneoff=labels.get(L.ONEOFF, "False").lower() == "true",
+            addresses=self._addresses(meta.id),
+            published=self._published(meta.id),
         )
+
+    # ------------------------------------------------------------------ networking
+
+    def _bundle(self, container_id: str) -> Path:
+        return self.records.containers / container_id
+
+    def _net_state(self, container_id: str) -> netw.NetState | None:
+        return netw.NetState.load(self._bundle(container_id))
+
+    def _own_sandbox(self, container_id: str) -> str:
+        """The sandbox ``container_id`` made ("" when it has none: host, none, joined)."""
+        state = self._net_state(container_id)
+        return state.sandbox if state is not None and state.owner else ""
+
+    def _endpoints(self, sandbox: str) -> list[Endpoint]:
+        """In attach order: the first network gives the default route and the nameserver."""
+        return self.net.endpoints(sandbox) if sandbox else []
+
+    def _addresses(self, container_id: str) -> dict[str, str]:
+        return {e.network: e.address for e in self._endpoints(self._own_sandbox(container_id))}
+
+    def _published(self, container_id: str) -> dict[str, tuple[tuple[str, str], ...]]:
+        sandbox = self._own_sandbox(container_id)
+        if not sandbox:
+            return {}
+        try:
+            return netw.published_view(self.net.published(sandbox))
+        except NotFound:
+            return {}
+
+    def _plan_network(
+        self, spec: ContainerSpec, container_id: str
+    ) -> tuple[netw.NetState, str, tuple[Mount, ...]]:
+        """Before anything exists: the container's network record, the namespace it joins
+        and the files it gets (its own, or those of the container whose network it shares)."""
+        mode = spec.network_mode or "bridge"
+        files = self._bundle(container_id)
+        if mode.startswith("container:"):
+            other = self._id(mode.partition(":")[2])
+            theirs = self._net_state(other)
+            if theirs is None:
+                raise NotFound(f"container {other} has no network to share (network_mode: {mode})")
+            state = replace(theirs, owner=False)
+            files = self._bundle(other)
+        elif mode == "host":
+            state = netw.net_state(spec, container_id, sandbox="", owner=True, mode=mode)
+        else:  # `none` gets a sandbox too (loopback only), so others can join it
+            state = netw.net_state(
+                spec, container_id, sandbox=container_id, owner=True,
+                mode="none" if mode == "none" else "bridge",
+            )
+        if state.sandbox:
+            path = self.net.sandbox_path(state.sandbox)
+        else:
+            path = "host" if state.mode == "host" else ""
+        mounts = tuple(
+            Mount(f"/etc/{name}", str(files / name))
+            for name in (netw.HOSTS, netw.RESOLV_CONF, netw.HOSTNAME)
+            if state.owner or (files / name).exists()
+        )
+        return state, path, mounts
+
+    def _connect(self, spec: ContainerSpec, state: netw.NetState) -> None:
+        """Sandbox, one endpoint per attachment, host-mode ports: a port in use is a
+        Conflict naming it before any of it exists."""
+        if not state.owner:
+            return
+        mappings = netw.port_mappings(spec) if state.mode != "host" else ()
+        if mappings and state.mode == "none":
+            raise Unsupported(f"container {spec.name}: network_mode none cannot publish ports")
+        for mapping in mappings:
+            if mapping.host_port and not netw.port_is_free(mapping):
+                raise Conflict(
+                    f"port {mapping.host_port}/{mapping.protocol} on "
+                    f"{mapping.host_ip or '0.0.0.0'} is already in use (container {spec.name}, "
+                    f"port {mapping.container_port})"
+                )
+        if not state.sandbox:
+            return
+        self.net.create_sandbox(state.sandbox)
+        for attachment in spec.attachments:
+            self.net.attach(
+                state.sandbox,
+                attachment.network,
+                address=attachment.ipv4_address,
+                mac=attachment.mac_address,
+            )
+        if mappings:
+            self.net.publish(state.sandbox, mappings)
+
+    def _write_net_files(self, container_id: str, state: netw.NetState) -> None:
+        """The record and, for a container with a network of its own, the files it sees
+        (rewritten in place, so a running container sees the change)."""
+        directory = self._bundle(container_id)
+        state.save(directory)
+        if not state.owner:
+            return
+        host_resolv = netw.host_resolv_conf()
+        if state.mode == "host":
+            try:
+                base = Path("/etc/hosts").read_text()
+            except OSError:
+                base = netw.LOCALHOST
+            hosts = netw.hosts_file(state, (), base=base)
+            resolv = netw.resolv_conf(state, None, host_resolv)
+        else:
+            endpoints = self._endpoints(state.sandbox)
+            gateway = endpoints[0].gateway if endpoints else None
+            hosts = netw.hosts_file(
+                state, [e.address for e in endpoints], host_gateway=gateway
+            )
+            resolv = netw.resolv_conf(state, gateway, host_resolv)
+        netw.write_files(
+            directory,
+            {netw.HOSTS: hosts, netw.RESOLV_CONF: resolv, netw.HOSTNAME: netw.hostname_file(state)},
+        )
+
+    def _disconnect(self, container_id: str, state: netw.NetState | None) -> None:
+        """Everything of the container's own sandbox goes (idempotent: also after a create
+        that was interrupted before its record was written)."""
+        if state is None or (state.owner and state.sandbox):
+            self.net.destroy_sandbox(state.sandbox if state is not None else container_id)
+
+    def _members(self) -> Iterator[netw.Member]:
+        for meta in self.records.all_meta():
+            state = self._net_state(meta.id)
+            if state is None or not state.owner or not state.sandbox:
+                continue
+            try:
+                status = self.runtime.get(meta.id).state().status
+            except NotFound:
+                continue
+            labels = meta.labels
+            yield netw.Member(
+                id=meta.id,
+                name=meta.name,
+                project=labels.get(L.PROJECT, ""),
+                service=labels.get(L.SERVICE, ""),
+                status=status,
+                state=state,
+                aliases={k: tuple(v) for k, v in meta.attachments.items()},
+                addresses={e.network: e.address for e in self._endpoints(state.sandbox)},
+            )
+
+    def _refresh_dns(self) -> None:
+        """Rebuild every name from the containers as they are now and make the daemon
+        serve them. Serialised across threads and processes, so an older view never
+        lands after a newer one."""
+        lock = self.root / "dns.lock"
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            members = list(self._members())
+            gateways = {n.name: n.gateway for n in self.net.networks()}
+            self.dns.apply(netw.dns_records(members, gateways))
+        finally:
+            os.close(fd)
 
     # ------------------------------------------------------------------ observe
 
     def capabilities(self) -> Capabilities:
         return Capabilities(
             name="namespace",
-            ingress_ports=False,
+            ingress_ports=True,
             restart_policies=("no",),  # the supervisor restarts; the runtime never does
             unsupported_keys=UNSUPPORTED_KEYS,
         )
@@ -237,8 +424,10 @@ class NamespaceBackend:
     # ------------------------------------------------------------------ images
 
     def ensure_image(self, image: str, pull_policy: str | None = None) -> None:
-        """In the store already; else copied from a Docker engine when one answers (unless
-        the policy forbids fetching); else NotFound."""
+        """In the store already (policy ``missing``); else copied from a Docker engine
+        that has it, when one answers; else pulled from its registry. ``always`` pulls
+        from the registry even when present (a failed pull is an error, as in compose);
+        ``never`` and ``build`` fetch nothing: NotFound with a hint."""
         policy = (pull_policy or "missing").lower()
         try:
             self._image(image)
@@ -247,38 +436,76 @@ class NamespaceBackend:
             present = False
         if present and policy != "always":
             return
-        if policy in _NO_COPY or self._image_source is None:
+        if policy in _NO_COPY:
             if present:
                 return
-            why = f"pull_policy is {policy!r}" if policy in _NO_COPY else "no Docker engine"
             raise NotFound(
                 f"image {image} is not in the namespace image store ({self.root / 'images'}) "
-                f"and cannot be copied ({why}): load it with `pycompose image load -i FILE`"
+                f"and pull_policy is {policy!r}: pull it with `pycompose image pull {image}`, "
+                "load it with `pycompose image load -i FILE`, or use pull_policy missing"
             )
-        try:
-            load_docker_save(self.images, self._image_source(image))
-        except NotFound:
-            if present:
-                return
-            raise
+        copied = False
+        if policy != "always" and self._image_source is not None:
+            try:
+                load_docker_save(self.images, self._image_source(image))
+                copied = True
+            except NotFound:
+                pass
+        if not copied:
+            # imported here: the HTTP stack costs ~0.15 s, paid only when pulling
+            from orchestrator.runtime import registry
+
+            try:
+                registry.pull(self.images, image)
+            except (NotFound, registry.RegistryError) as exc:
+                # a refused login or a corrupted blob says more as it is than as NotFound
+                if present or isinstance(exc, registry.AuthenticationFailed | registry.CorruptBlob):
+                    raise
+                engine = "" if self._image_source is None else " nor in the Docker engine"
+                raise NotFound(
+                    f"image {image} is neither in the namespace image store{engine}, "
+                    f"and it could not be pulled: {exc}"
+                ) from exc
         with self._lock:
             self._resolved.pop(image, None)
         self._image(image)
 
+    def build_image(
+        self, build: Build, tag: str, *, no_cache: bool = False, pull: bool = False
+    ) -> None:
+        """Build with pycompose's own builder (``namespace/build.py``), into the store."""
+        from orchestrator.backends.namespace.build import build_image
+
+        build_image(self, build, tag, no_cache=no_cache, pull=pull)
+
     # ------------------------------------------------------------------ networks / volumes
 
     def create_network(self, spec: NetworkSpec) -> None:
+        """A bridge of our own (the record carries the labels ``observe`` reports); an
+        ``external`` network must already be one of the manager's."""
         network = spec.network
         if network.external:
-            if not self.records.network_exists(network.name):
+            try:
+                self.net.network(network.name)
+            except NotFound as exc:
                 raise NotFound(f"network {network.name} is declared as external, but it does "
-                               "not exist on the namespace backend")
+                               "not exist on the namespace backend") from exc
             return
-        self.records.save_network(
-            network.name, secrets.token_hex(32), {**network.labels, **spec.labels}
-        )
+        if self.records.network_exists(network.name):
+            raise Conflict(f"network with name {network.name} already exists")
+        labels = {**network.labels, **spec.labels}
+        self.net.create_network(netw.network_config(network, labels))
+        try:
+            self.records.save_network(network.name, secrets.token_hex(32), labels)
+        except BaseException:
+            self.net.remove_network(network.name)
+            raise
 
     def remove_network(self, name: str) -> None:
+        """Bridge, firewall table and leases; Conflict while a container is attached."""
+        if not self.records.network_exists(name):
+            raise NotFound(f"network {name} not found")
+        self.net.remove_network(name)
         self.records.drop_network(name)
 
     def create_volume(self, spec: VolumeSpec) -> None:
@@ -288,9 +515,12 @@ class NamespaceBackend:
                 raise NotFound(f"volume {volume.name} is declared as external, but it does "
                                "not exist on the namespace backend")
             return
-        if volume.driver not in (None, "local") or volume.driver_opts:
-            raise Unsupported(f"volume {volume.name}: only local directories are supported")
+        device = nsfiles.bind_device(volume)  # Unsupported for what we cannot honour
+        if device is not None and not os.path.isdir(device):
+            raise NotFound(f"volume {volume.name}: the device {device} is not a directory")
         self.records.save_volume(volume.name, {**volume.labels, **spec.labels})
+        if device is not None:
+            nsfiles.link_bind_volume(self.records.volume_path(volume.name), device)
 
     def remove_volume(self, name: str) -> None:
         in_use = [
@@ -319,6 +549,11 @@ class NamespaceBackend:
             for engine in spec.volume_names.values()
             if self.records.volume_exists(engine)
         }
+        # secrets, configs and anonymous volumes live in the container's own directory
+        bundle = self.records.containers / container_id
+        entries = nsfiles.plan_files(spec.service, spec.secrets, spec.configs, os.environ)
+        anonymous = nsfiles.anonymous_targets(spec.service, image.config.volumes)
+        net_state, netns, net_mounts = self._plan_network(spec, container_id)
         config = convert.container_config(
             spec,
             convert.Inputs(
@@ -327,7 +562,18 @@ class NamespaceBackend:
                 lowerdirs=lowerdirs,
                 volume_paths=volume_paths,
                 resolve_user=lambda user: resolve_in_layers(user, lowerdirs),
+                network_namespace=netns,
+                anonymous_paths={
+                    target: str(nsfiles.anonymous_path(bundle, index))
+                    for index, target in enumerate(anonymous)
+                },
+                files=nsfiles.file_mounts(bundle, entries),
             ),
+        )
+        nsfiles.ensure_bind_sources(spec.service)
+        # the files of the network first: a volume the service mounts there wins
+        config = replace(
+            config, hostname=net_state.hostname, mounts=(*net_mounts, *config.mounts)
         )
         labels = {**image.config.labels, **spec.labels}
         meta = Meta(
@@ -340,10 +586,17 @@ class NamespaceBackend:
         )
         self.records.claim_name(spec.name, container_id)
         try:
+            self._connect(spec, net_state)
             self.records.save_meta(meta)
             self.runtime.create(config)
+            nsfiles.write_files(bundle, entries)
+            nsfiles.make_anonymous(bundle, len(anonymous))
+            self._write_net_files(container_id, net_state)
+            if net_state.owner and net_state.sandbox:
+                self._refresh_dns()
         except BaseException:
             self.runtime.delete(container_id, force=True)
+            self._disconnect(container_id, net_state)
             self.records.drop_meta(container_id)
             self.records.release_name(spec.name, container_id)
             raise
@@ -351,13 +604,17 @@ class NamespaceBackend:
 
     def start_container(self, container_id: str) -> None:
         _, container = self._container(container_id)
-        if container.state().status == "running":
+        before = container.state().status
+        if before == "running":
             return  # docker: starting a running container is a no-op
         container.start()
+        if before != "created":  # a created container is in the records already
+            self._refresh_dns()
 
     def stop_container(self, container_id: str, timeout: float | None = None) -> None:
         _, container = self._container(container_id)
         container.stop(grace=timeout)
+        self._refresh_dns()  # a stopped container's names are gone
 
     def kill_container(self, container_id: str, signal: str = "SIGKILL") -> None:
         _, container = self._container(container_id)
@@ -379,9 +636,13 @@ class NamespaceBackend:
                     )
                 self.runtime.cgroups.kill_all(container_id)
                 container.wait(10)
+        state = self._net_state(container_id)
         self.runtime.delete(container_id, force=True)
+        self._disconnect(container_id, state)
         self.records.release_name(meta.name, container_id)
         self.records.drop_meta(container_id)
+        if state is None or (state.owner and state.sandbox):
+            self._refresh_dns()
 
     def rename_container(self, container_id: str, new_name: str) -> None:
         container_id = self._id(container_id)
@@ -393,21 +654,44 @@ class NamespaceBackend:
             Meta(meta.id, new_name, meta.image, meta.labels, meta.created, meta.attachments)
         )
         self.records.release_name(meta.name, container_id)
+        self._refresh_dns()  # the container answers to its new name
 
     def set_network_attachment(
         self, container_id: str, network: str, attachment: Attachment | None
     ) -> None:
-        """Recorded only: a container has no network endpoints before issue 6."""
+        """Connect or disconnect for real, then the names: without an attachment the
+        container's endpoint (and every name on that network) is gone before this
+        returns. An attached container whose address does not change keeps its endpoint
+        and only gets the new aliases (no connection of it is cut)."""
         container_id = self._id(container_id)
         meta = self.records.load_meta(container_id)
+        state = self._net_state(container_id)
+        if state is None or not state.owner or state.mode != "bridge":
+            raise Unsupported(
+                f"container {meta.name} has no bridge networking of its own (network_mode): "
+                "it cannot be connected to or disconnected from networks"
+            )
         attachments = {k: v for k, v in meta.attachments.items() if k != network}
-        if attachment is not None:
-            if not self.records.network_exists(network):
-                raise NotFound(f"network {network} not found")
+        current = {e.network: e for e in self._endpoints(state.sandbox)}
+        if attachment is None:
+            self.net.detach(state.sandbox, network)
+        else:
+            self.net.network(network)  # NotFound before anything changes
+            endpoint = current.get(network)
+            wanted = attachment.ipv4_address
+            if endpoint is not None and wanted is not None and endpoint.address != wanted:
+                self.net.detach(state.sandbox, network)
+                endpoint = None
+            if endpoint is None:
+                self.net.attach(
+                    state.sandbox, network, address=wanted, mac=attachment.mac_address
+                )
             attachments[network] = list(attachment.aliases)
         self.records.save_meta(
             Meta(meta.id, meta.name, meta.image, meta.labels, meta.created, attachments)
         )
+        self._write_net_files(container_id, state)
+        self._refresh_dns()
 
     def pause_container(self, container_id: str) -> None:
         self._id(container_id)

@@ -4,17 +4,20 @@ The compose rules that decide what a container runs live here, once: Docker's co
 rules (a compose ``entrypoint`` drops the image's ``Cmd``), image ``Env`` under the
 service's ``environment``, defaults for healthchecks (30 s / 30 s / 3 retries), cgroup
 limits from the service keys or ``deploy.resources.limits``, log rotation options.
-Whatever touches the host (reading ``/etc/passwd`` in the layers, volume directories)
-is given in by the caller as a function or as data, so every rule is unit-tested.
+Whatever touches the host (reading ``/etc/passwd`` in the layers, volume directories,
+the copies of secrets and configs) is given in by the caller as a function or as data,
+so every rule is unit-tested.
 """
 
 from __future__ import annotations
 
+import posixpath
 import signal
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 from orchestrator.backends.base import ContainerSpec
+from orchestrator.backends.namespace.files import anonymous_targets, check_bind_options
 from orchestrator.errors import ConfigError, Problem, Unsupported
 from orchestrator.model import Healthcheck, Service
 from orchestrator.runtime.cgroups.base import Resources
@@ -39,6 +42,9 @@ class Inputs:
     lowerdirs: tuple[str, ...]  # topmost layer first
     volume_paths: Mapping[str, str]  # engine-side volume name -> host directory
     resolve_user: Callable[[str], User]
+    network_namespace: str = ""  # the path of the network namespace to join (networking)
+    anonymous_paths: Mapping[str, str] = field(default_factory=dict)  # target -> host dir
+    files: tuple[Mount, ...] = ()  # secrets and configs, bound read-only
 
 
 def command(spec: ContainerSpec, image: ImageConfig) -> tuple[str, ...]:
@@ -140,16 +146,24 @@ def resources(service: Service) -> Resources:
     )
 
 
-def namespaces(spec: ContainerSpec) -> Namespaces:
-    """``host`` and ``none`` as asked; any other network mode gets a private namespace
-    with loopback only (bridge networking is not there yet: the capabilities say so)."""
+def namespaces(spec: ContainerSpec, network_namespace: str = "") -> Namespaces:
+    """The network namespace the backend prepared (``network_namespace``: a path to join,
+    or ``host``) when there is one; else ``host`` and ``none`` as asked, and a private
+    namespace with loopback only for the rest."""
     mode = spec.network_mode or "bridge"
-    if mode.startswith(("container:", "service:")):
+    if mode.startswith("service:"):
         raise Unsupported(
-            f"container {spec.name}: network_mode {mode} is not supported by the namespace "
-            "backend yet"
+            f"container {spec.name}: network_mode {mode} must be resolved to a container "
+            "before the container is created"
         )
-    network = mode if mode in ("host", "none") else "private"
+    if network_namespace:
+        network = network_namespace
+    elif mode in ("host", "none"):
+        network = mode
+    elif mode.startswith("container:"):
+        raise Unsupported(f"container {spec.name}: network_mode {mode}: nothing to join")
+    else:
+        network = "private"
     pid = "host" if spec.service.pid == "host" else "private"
     ipc = "host" if spec.service.ipc == "host" else "private"
     return Namespaces(network=network, ipc=ipc, pid=pid)
@@ -160,11 +174,36 @@ def _tmpfs_options(raw: str) -> str:
     return ",".join(kept) or "mode=1777"
 
 
-def mounts(spec: ContainerSpec, volume_paths: Mapping[str, str]) -> tuple[Mount, ...]:
-    """Bind mounts, named volumes (directories of ours, bound in) and tmpfs. Anonymous
-    volumes live in the container's writable layer."""
+def _depth(target: str) -> int:
+    return len([part for part in posixpath.normpath(target).split("/") if part])
+
+
+def mounts(
+    spec: ContainerSpec,
+    volume_paths: Mapping[str, str],
+    *,
+    anonymous: Mapping[str, str] | None = None,
+    image_volumes: Sequence[str] = (),
+    files: Sequence[Mount] = (),
+) -> tuple[Mount, ...]:
+    """Bind mounts, named volumes (directories of ours, bound in), anonymous volumes (the
+    service's and the image's ``VOLUME``\\ s: ``anonymous`` maps their targets to the
+    container's own directories), tmpfs, then the secrets and configs in ``files``.
+
+    Volumes get Docker's copy-up unless ``nocopy``. The result is sorted parents first
+    (as Docker sorts by depth), so a secret under a volume's target is not hidden by it.
+    """
+    anonymous = anonymous or {}
     out: list[Mount] = []
     service = spec.service
+    check_bind_options(service)
+
+    def anonymous_dir(target: str) -> str:
+        path = anonymous.get(posixpath.normpath(target))
+        if path is None:
+            raise Unsupported(f"container {spec.name}: no directory for the volume at {target}")
+        return path
+
     for volume in service.volumes:
         if volume.type == "bind" and volume.source:
             out.append(Mount(volume.target, volume.source, "bind", volume.read_only))
@@ -173,23 +212,34 @@ def mounts(spec: ContainerSpec, volume_paths: Mapping[str, str]) -> tuple[Mount,
             path = volume_paths.get(engine)
             if path is None:
                 raise Unsupported(f"container {spec.name}: volume {engine} does not exist")
-            out.append(Mount(volume.target, path, "bind", volume.read_only))
+            out.append(
+                Mount(volume.target, path, "bind", volume.read_only,
+                      copy_up=not volume.volume_nocopy)
+            )
+        elif volume.type == "volume":
+            out.append(
+                Mount(volume.target, anonymous_dir(volume.target), "bind", volume.read_only,
+                      copy_up=not volume.volume_nocopy)
+            )
         elif volume.type == "tmpfs":
             options = [f"size={volume.tmpfs_size}"] if volume.tmpfs_size else []
             mode = volume.tmpfs_mode
             options.append(f"mode={mode:o}" if mode is not None else "mode=1777")
             out.append(Mount(volume.target, kind="tmpfs", options=",".join(options)))
-        elif volume.type == "volume":
-            continue
         else:
             raise Unsupported(
                 f"container {spec.name}: {volume.type} mounts are not supported by the "
                 "namespace backend"
             )
+    served = {posixpath.normpath(v.target) for v in service.volumes}
+    for target in anonymous_targets(service, image_volumes):
+        if target not in served:
+            out.append(Mount(target, anonymous_dir(target), "bind", copy_up=True))
     for entry in service.tmpfs:
         target, _, raw = entry.partition(":")
         out.append(Mount(target, kind="tmpfs", options=_tmpfs_options(raw)))
-    return tuple(out)
+    out.extend(files)
+    return tuple(sorted(out, key=lambda m: _depth(m.target)))
 
 
 def logging(service: Service) -> tuple[int, int]:
@@ -228,7 +278,7 @@ def container_config(spec: ContainerSpec, given: Inputs) -> ContainerConfig:
         user=user,
         hostname=service.hostname or "",
         read_only=service.read_only,
-        namespaces=namespaces(spec),
+        namespaces=namespaces(spec, given.network_namespace),
         resources=resources(service),
         rlimits=tuple(Rlimit(k, u.soft, u.hard) for k, u in sorted(service.ulimits.items())),
         sysctls=tuple(sorted(service.sysctls.items())),
@@ -236,7 +286,13 @@ def container_config(spec: ContainerSpec, given: Inputs) -> ContainerConfig:
         cap_drop=service.cap_drop,
         privileged=service.privileged,
         init=bool(service.init),
-        mounts=mounts(spec, given.volume_paths),
+        mounts=mounts(
+            spec,
+            given.volume_paths,
+            anonymous=given.anonymous_paths,
+            image_volumes=image.volumes,
+            files=given.files,
+        ),
         log_max_size=log_size,
         log_max_file=log_files,
         stop_signal=stop_signal(service.stop_signal or image.stop_signal),

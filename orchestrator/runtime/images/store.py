@@ -28,7 +28,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, BinaryIO
+from typing import IO, Any, BinaryIO, Protocol
 
 from orchestrator.runtime.images.archive import Archive, ArchiveImage, BlobSource
 from orchestrator.runtime.images.config import ImageConfig, parse_image_config
@@ -96,6 +96,49 @@ def normalize_name(name: str) -> str:
     if "@" not in name and ":" not in name.rpartition("/")[2]:
         name += ":latest"
     return name
+
+
+@dataclass(frozen=True)
+class StoredManifest:
+    """An image's manifest exactly as stored (its bytes are what its digest names), for a
+    registry push: the blobs it references are at :meth:`Store.blob_path`."""
+
+    ref: ImageRef
+    data: bytes
+    media_type: str
+    config: str  # digest of the config blob
+    layers: tuple[str, ...]  # digests of the layer blobs, bottom first
+
+
+class _Blobs(Protocol):
+    """Where :meth:`Store._import` reads an image's blobs from: an archive, or files fetched
+    from a registry."""
+
+    def read_small(self, path: str) -> bytes: ...
+
+    def open(self, path: str) -> IO[bytes]: ...
+
+
+class _FetchedBlobs:
+    """Blobs fetched into a staging directory (files named by their hex digest); a blob
+    not fetched because the store already had it is read from the store."""
+
+    def __init__(self, directory: Path, store: Store) -> None:
+        self._directory = directory
+        self._store = store
+
+    def open(self, path: str) -> IO[bytes]:
+        fetched = self._directory / path
+        try:
+            return fetched.open("rb") if fetched.exists() else self._store.blob_path(
+                "sha256:" + path
+            ).open("rb")
+        except FileNotFoundError:
+            raise ImageError(f"blob sha256:{path} was neither fetched nor in the store") from None
+
+    def read_small(self, path: str) -> bytes:
+        with self.open(path) as stream:
+            return stream.read()
 
 
 @dataclass
@@ -294,7 +337,7 @@ class Store:
             yield spool
 
     def _import(
-        self, archive: Archive, image: ArchiveImage, name: str | None, entries: list[_Entry]
+        self, archive: _Blobs, image: ArchiveImage, name: str | None, entries: list[_Entry]
     ) -> list[ImageRef]:
         raw_config = archive.read_small(image.config.member)
         if image.config.digest is not None:
@@ -343,7 +386,7 @@ class Store:
         entries[:] = [e for e in entries if e.name is not None or e.digest != manifest_digest]
         return [ImageRef(n, config_digest, manifest_digest) for n in names]
 
-    def _put_layer(self, archive: Archive, layer: BlobSource, diff_id: str) -> tuple[str, int]:
+    def _put_layer(self, archive: _Blobs, layer: BlobSource, diff_id: str) -> tuple[str, int]:
         if layer.digest is not None and self.blob_path(layer.digest).exists():
             return layer.digest, self.blob_path(layer.digest).stat().st_size
         with archive.open(layer.member) as stream:
@@ -367,6 +410,141 @@ class Store:
         if head.startswith(b"\x28\xb5\x2f\xfd"):
             return OCI_LAYER + "+zstd"
         return OCI_LAYER
+
+    # --- registry transfers -----------------------------------------------------------
+
+    @contextlib.contextmanager
+    def staging(self) -> Iterator[Path]:
+        """A fresh directory on the store's filesystem for blobs being fetched (removed
+        afterwards). Outside ``tmp/``, so a concurrent sweep does not delete a pull's
+        downloads half-way."""
+        self._ensure_layout()
+        parent = self.root / "staging"
+        parent.mkdir(mode=0o700, exist_ok=True)
+        directory = Path(tempfile.mkdtemp(prefix="fetch-", dir=parent))
+        try:
+            yield directory
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
+
+    def has_blob(self, digest: str) -> bool:
+        return self.blob_path(digest).is_file()
+
+    def import_fetched(
+        self, manifest: bytes, directory: Path, *, name: str | None, verified: bool = False
+    ) -> ImageRef:
+        """Import the image ``manifest`` describes (an OCI or Docker schema 2 image
+        manifest, kept byte for byte) from blobs fetched into ``directory`` (a
+        :meth:`staging` directory; files named by hex digest), or already in the store.
+
+        Every blob is verified again as it is copied in, layers are unpacked, then the name
+        is written; all or nothing, like :meth:`load_archive`.
+
+        ``verified=True`` is the streaming pull's promise that each blob file appeared
+        only once its bytes hashed to its name (as ``RegistryClient.fetch_blob`` does) and
+        that each directory ``layers/<hex>`` is a layer ``extract_layer`` unpacked with
+        ``expected_diff_id``: the blobs are then moved in without a second hash and the
+        layers are moved into place instead of being unpacked again.
+        """
+        doc = json.loads(manifest)
+        if not isinstance(doc, dict) or not isinstance(doc.get("config"), dict):
+            raise ImageError("manifest has no config descriptor")
+        layers = doc.get("layers")
+        if not isinstance(layers, list):
+            raise ImageError("manifest has no layers list")
+        config_digest = parse_digest(doc["config"].get("digest"))
+        image = ArchiveImage(
+            names=(),
+            config=BlobSource(digest_hex(config_digest), config_digest),
+            layers=tuple(
+                BlobSource(digest_hex(d), d, str(layer.get("mediaType", "")))
+                for layer in layers
+                for d in [parse_digest(layer.get("digest") if isinstance(layer, dict) else None)]
+            ),
+            manifest=manifest,
+        )
+        with self._locked():
+            entries = self._read_index()
+            try:
+                self._adopt(directory, verified)
+                (ref,) = self._import(_FetchedBlobs(directory, self), image, name, entries)
+            except BaseException:
+                self._sweep(self._read_index())
+                raise
+            self._write_index(entries)
+            return ref
+
+    def _adopt(self, directory: Path, verified: bool = False) -> None:
+        """Move fetched blobs into ``blobs/`` by rename (same filesystem) rather than copy;
+        each is hashed again first unless the fetcher ``verified`` it as it streamed, so
+        nothing unverified gets a name. Verified pulls also bring unpacked layers."""
+        if verified:
+            self._adopt_layers(directory / "layers")
+        for path in directory.iterdir():
+            if not re.fullmatch(r"[0-9a-f]{64}", path.name) or not path.is_file():
+                continue
+            digest = "sha256:" + path.name
+            if self.has_blob(digest):
+                continue
+            if verified:
+                os.rename(path, self.blob_path(digest))
+                continue
+            with path.open("rb") as blob:
+                reader = HashingReader(blob)
+                reader.drain(_CHUNK)
+                os.fsync(blob.fileno())
+            if reader.digest != digest:
+                raise DigestMismatch(f"fetched blob {digest}: content hashes to {reader.digest}")
+            os.rename(path, self.blob_path(digest))
+
+    def _adopt_layers(self, directory: Path) -> None:
+        """Rename layers a streaming pull unpacked (each verified against its diff id by
+        ``extract_layer``) into ``layers/``; one already there is as good as ours."""
+        if not directory.is_dir():
+            return
+        for path in directory.iterdir():
+            if not re.fullmatch(r"[0-9a-f]{64}", path.name) or path.is_symlink():
+                continue
+            if not path.is_dir() or self.layer_path("sha256:" + path.name).is_dir():
+                continue
+            os.rename(path, self.layer_path("sha256:" + path.name))
+
+    def manifest_of(self, name: str) -> StoredManifest:
+        """The manifest of the image ``name`` designates, as stored, for a push."""
+        self._ensure_layout()
+        found, _ = self._matching(self._read_index(), name)
+        if not found:
+            raise ImageNotFound(f"no image {name!r} in the store at {self.root}")
+        entry = found[0]
+        data = self._read_blob(entry.digest)
+        doc = self._manifest(entry.digest)
+        return StoredManifest(
+            ref=ImageRef(entry.name, parse_digest(doc["config"]["digest"]), entry.digest),
+            data=data,
+            media_type=str(doc.get("mediaType") or OCI_MANIFEST),
+            config=parse_digest(doc["config"]["digest"]),
+            layers=tuple(parse_digest(layer["digest"]) for layer in doc["layers"]),
+        )
+
+    def tag(self, source: str, target: str) -> ImageRef:
+        """Give the image ``source`` designates the name ``target`` too (an image that had
+        ``target`` keeps its other names, or stays unnamed, as with a load)."""
+        with self._locked():
+            entries = self._read_index()
+            found, _ = self._matching(entries, source)
+            if not found:
+                raise ImageNotFound(f"no image {source!r} in the store at {self.root}")
+            entry = found[0]
+            new = normalize_name(target)
+            displaced = [e for e in entries if e.name == new and e.digest != entry.digest]
+            entries = [e for e in entries if e.name != new]
+            entries.append(_Entry(entry.digest, entry.size, new))
+            for old in displaced:
+                if not any(e.digest == old.digest for e in entries):
+                    entries.append(_Entry(old.digest, old.size, None))
+            entries = [e for e in entries if e.name is not None or e.digest != entry.digest]
+            self._write_index(entries)
+            return ImageRef(new, self._config_of(entry), entry.digest)
 
     # --- reading --------------------------------------------------------------------
 

@@ -20,6 +20,7 @@
  * (see the `parse_config` table). Python writes it (orchestrator/runtime/spawnconf.py).
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -34,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
@@ -54,6 +56,9 @@ extern char **environ;
 
 struct rlim { int res; long long soft, hard; };
 struct pair { const char *a, *b, *c; };
+/* one mount, in the order given (parents before children): a bind (source, target,
+   "ro"|"rw", optional copy-up marker) or a tmpfs (target, options) */
+struct mountspec { int tmpfs; const char *source, *target, *mode, *options, *copyup; };
 
 struct config {
     const char *rootfs, *upper, *work, *hostname, *cwd, *exitfile, *logpath;
@@ -64,8 +69,7 @@ struct config {
     const char *argv[MAXN + 1]; int nargv;
     const char *masks[64]; int nmasks;
     const char *ropaths[64]; int nropaths;
-    struct pair binds[MAXN]; int nbinds;
-    struct pair tmpfs[64]; int ntmpfs;
+    struct mountspec mounts[MAXN]; int nmounts;
     struct pair sysctls[MAXN]; int nsysctls;
     struct rlim rlimits[32]; int nrlimits;
     gid_t groups[64]; int ngroups;
@@ -155,12 +159,17 @@ static void parse_config(const char *path, struct config *c) {
         else if (!strcmp(key, "mask")) { NEED(1); PUSH(c->masks, c->nmasks, 64, tok[++i]); }
         else if (!strcmp(key, "ropath")) { NEED(1); PUSH(c->ropaths, c->nropaths, 64, tok[++i]); }
         else if (!strcmp(key, "bind")) {
-            NEED(3); struct pair p = {tok[i + 1], tok[i + 2], tok[i + 3]}; i += 3;
-            PUSH(c->binds, c->nbinds, MAXN, p);
+            NEED(3); struct mountspec m = {0, tok[i + 1], tok[i + 2], tok[i + 3], NULL, NULL};
+            i += 3; PUSH(c->mounts, c->nmounts, MAXN, m);
+        }
+        else if (!strcmp(key, "copyup")) { /* applies to the bind just before it */
+            NEED(1);
+            if (c->nmounts == 0 || c->mounts[c->nmounts - 1].tmpfs) fail("config: copyup without a bind");
+            c->mounts[c->nmounts - 1].copyup = tok[++i];
         }
         else if (!strcmp(key, "tmpfs")) {
-            NEED(2); struct pair p = {tok[i + 1], tok[i + 2], NULL}; i += 2;
-            PUSH(c->tmpfs, c->ntmpfs, 64, p);
+            NEED(2); struct mountspec m = {1, NULL, tok[i + 1], NULL, tok[i + 2], NULL};
+            i += 2; PUSH(c->mounts, c->nmounts, MAXN, m);
         }
         else if (!strcmp(key, "sysctl")) {
             NEED(2); struct pair p = {tok[i + 1], tok[i + 2], NULL}; i += 2;
@@ -198,18 +207,6 @@ static void write_file(const char *path, const char *data) {
     size_t n = strlen(data);
     if (write(fd, data, n) != (ssize_t)n) fail("write %s to %s", data, path);
     close(fd);
-}
-
-static void mkdir_p(const char *path, mode_t mode) {
-    char buf[4096];
-    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) { errno = ENAMETOOLONG; fail("mkdir %s", path); }
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = '\0';
-        if (mkdir(buf, mode) < 0 && errno != EEXIST) fail("mkdir %s", buf);
-        *p = '/';
-    }
-    if (mkdir(buf, mode) < 0 && errno != EEXIST) fail("mkdir %s", buf);
 }
 
 static void join_path(char *out, size_t n, const char *root, const char *rel) {
@@ -278,41 +275,249 @@ static void mnt(const char *src, const char *dst, const char *type, unsigned lon
     if (mount(src, dst, type, fl, data) < 0) fail("mount %s on %s", type ? type : src, dst);
 }
 
-static void setup_dev(const char *root) {
-    char dev[4096], p[4096];
-    join_path(dev, sizeof dev, root, "dev");
-    mkdir_p(dev, 0755);
-    mnt("tmpfs", dev, "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k");
+/* Mount targets are resolved inside the container's root, never on the host. A target
+ * such as /data, where an image layer holds `data -> /etc` (or `-> ../../..`), must land
+ * on the root's /etc: joining the root and the target as a string and letting the host
+ * kernel follow the symlink would mount over the host's /etc instead. So each component
+ * is opened with O_NOFOLLOW from the directory before it; a symlink's text is read and
+ * walked again from the root (absolute) or from where it was found (relative); `..`
+ * never climbs above the root; missing components are created on the way (directories,
+ * the last one a file when asked). Mounts then go onto "/proc/self/fd/N" of the final
+ * O_PATH descriptor, the object that was resolved, not a path walked again. */
+
+#define MAXDEPTH 256
+enum { MK_NONE, MK_DIR, MK_FILE };
+
+static void close_stack(int *stack, int depth) {
+    for (int i = 0; i <= depth; i++) close(stack[i]);
+}
+
+/* An O_PATH descriptor of `path` inside the directory `rootfd`; -1 with errno. */
+static int resolve_in_root(int rootfd, const char *path, int make) {
+    static char work[8192], next[8192];
+    int stack[MAXDEPTH], depth = 0, links = 0;
+    if (snprintf(work, sizeof work, "%s", path) >= (int)sizeof work) { errno = ENAMETOOLONG; return -1; }
+    stack[0] = fcntl(rootfd, F_DUPFD_CLOEXEC, 3);
+    if (stack[0] < 0) return -1;
+    char *p = work;
+    for (;;) {
+        while (*p == '/') p++;
+        if (!*p) break;
+        char name[256];
+        size_t len = strcspn(p, "/");
+        if (len >= sizeof name) { errno = ENAMETOOLONG; goto bad; }
+        memcpy(name, p, len);
+        name[len] = '\0';
+        p += len;
+        const char *rest = p;
+        while (*rest == '/') rest++;
+        int last = *rest == '\0';
+        if (!strcmp(name, ".")) continue;
+        if (!strcmp(name, "..")) { if (depth > 0) close(stack[depth--]); continue; } /* clamped */
+        int cur = stack[depth];
+        struct stat st;
+        if (fstatat(cur, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+            if (errno != ENOENT || make == MK_NONE) goto bad;
+            if (last && make == MK_FILE) {
+                int fd = openat(cur, name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
+                if (fd < 0 && errno != EEXIST) goto bad;
+                if (fd >= 0) close(fd);
+            } else if (mkdirat(cur, name, 0755) < 0 && errno != EEXIST) goto bad;
+            if (fstatat(cur, name, &st, AT_SYMLINK_NOFOLLOW) < 0) goto bad;
+        }
+        if (S_ISLNK(st.st_mode)) {
+            char target[4096];
+            if (++links > 40) { errno = ELOOP; goto bad; }
+            ssize_t n = readlinkat(cur, name, target, sizeof target - 1);
+            if (n < 0) goto bad;
+            target[n] = '\0';
+            if (snprintf(next, sizeof next, "%s/%s", target, rest) >= (int)sizeof next) {
+                errno = ENAMETOOLONG; goto bad;
+            }
+            memcpy(work, next, strlen(next) + 1);
+            p = work;
+            if (target[0] == '/') while (depth > 0) close(stack[depth--]);
+            continue;
+        }
+        if (depth + 1 >= MAXDEPTH) { errno = ENAMETOOLONG; goto bad; }
+        int fd = openat(cur, name, O_PATH | O_NOFOLLOW | O_CLOEXEC | (last ? 0 : O_DIRECTORY));
+        if (fd < 0) goto bad;
+        if (fstat(fd, &st) < 0 || S_ISLNK(st.st_mode)) { /* swapped for a symlink meanwhile */
+            close(fd); errno = ELOOP; goto bad;
+        }
+        stack[++depth] = fd;
+    }
+    for (int i = 0; i < depth; i++) close(stack[i]);
+    return stack[depth];
+bad:;
+    int saved = errno;
+    close_stack(stack, depth);
+    errno = saved;
+    return -1;
+}
+
+static int in_root(int rootfd, const char *path, int make) {
+    int fd = resolve_in_root(rootfd, path, make);
+    if (fd < 0) fail("resolve %s inside the container's root", path);
+    return fd;
+}
+
+static const char *fd_path(char *buf, size_t n, int fd) {
+    snprintf(buf, n, "/proc/self/fd/%d", fd);
+    return buf;
+}
+
+/* Mount onto what `path` resolves to inside the root. */
+static void mnt_in(int rootfd, const char *src, const char *path, int make, const char *type,
+                   unsigned long fl, const char *data) {
+    char p[64];
+    int fd = in_root(rootfd, path, make);
+    if (mount(src, fd_path(p, sizeof p, fd), type, fl, data) < 0)
+        fail("mount %s on %s", type ? type : src, path);
+    close(fd);
+}
+
+/* Flags on the mount now at `path` (resolved again: the old descriptor names what lies
+   under the new mount, not the mount itself). */
+static void remount_in(int rootfd, const char *path, unsigned long fl) {
+    mnt_in(rootfd, NULL, path, MK_NONE, NULL, MS_BIND | MS_REMOUNT | fl, NULL);
+}
+
+/* ---------- copy-up: the image's files at a mount target into an empty volume ---------- */
+
+static int dir_empty(int dirfd) {
+    int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    DIR *d = fdopendir(fd);
+    if (!d) { close(fd); return -1; }
+    struct dirent *e;
+    int empty = 1;
+    while ((e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) { empty = 0; break; }
+    closedir(d);
+    return empty;
+}
+
+static void copy_meta(int dirfd, const char *name, const struct stat *st) {
+    /* owner first (chown clears setuid bits), then mode, then times */
+    if (fchownat(dirfd, name, st->st_uid, st->st_gid, AT_SYMLINK_NOFOLLOW) < 0) fail("chown %s", name);
+    if (!S_ISLNK(st->st_mode) && fchmodat(dirfd, name, st->st_mode & 07777, 0) < 0) fail("chmod %s", name);
+    struct timespec ts[2] = {st->st_atim, st->st_mtim};
+    if (utimensat(dirfd, name, ts, AT_SYMLINK_NOFOLLOW) < 0) fail("times %s", name);
+}
+
+static void copy_file(int from, int to, const char *name) {
+    int in = openat(from, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (in < 0) fail("copy-up open %s", name);
+    int out = openat(to, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (out < 0) fail("copy-up create %s", name);
+    static char buf[65536];
+    for (;;) {
+        ssize_t r = read(in, buf, sizeof buf);
+        if (r < 0) { if (errno == EINTR) continue; fail("copy-up read %s", name); }
+        if (r == 0) break;
+        for (ssize_t w = 0; w < r;) {
+            ssize_t n = write(out, buf + w, r - w);
+            if (n < 0) { if (errno == EINTR) continue; fail("copy-up write %s", name); }
+            w += n;
+        }
+    }
+    close(in);
+    close(out);
+}
+
+/* Every entry of directory `from` (the image, through the overlay) into `to` (the volume),
+   with owners, modes and times; symlinks copied as symlinks, never followed. */
+static void copy_tree(int from, int to, int level) {
+    if (level > 128) { errno = ELOOP; fail("copy-up: too deep"); }
+    int fd = openat(from, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) fail("copy-up open directory");
+    DIR *d = fdopendir(fd);
+    if (!d) fail("copy-up read directory");
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        const char *name = e->d_name;
+        if (!strcmp(name, ".") || !strcmp(name, "..")) continue;
+        struct stat st;
+        if (fstatat(from, name, &st, AT_SYMLINK_NOFOLLOW) < 0) fail("copy-up stat %s", name);
+        if (S_ISDIR(st.st_mode)) {
+            if (mkdirat(to, name, 0700) < 0) fail("copy-up mkdir %s", name);
+            int a = openat(from, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            int b = openat(to, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (a < 0 || b < 0) fail("copy-up open %s", name);
+            copy_tree(a, b, level + 1);
+            close(a);
+            close(b);
+        } else if (S_ISREG(st.st_mode)) {
+            copy_file(from, to, name);
+        } else if (S_ISLNK(st.st_mode)) {
+            char target[4096];
+            ssize_t n = readlinkat(from, name, target, sizeof target - 1);
+            if (n < 0) fail("copy-up readlink %s", name);
+            target[n] = '\0';
+            if (symlinkat(target, to, name) < 0) fail("copy-up symlink %s", name);
+        } else if (mknodat(to, name, st.st_mode, st.st_rdev) < 0) {
+            fail("copy-up mknod %s", name);
+        }
+        copy_meta(to, name, &st);
+    }
+    closedir(d);
+}
+
+/* Docker's copy-up: once per container (the marker), and only into an empty volume; the
+   volume's root takes the owner and mode of the image's directory. */
+static void copy_up(int rootfd, const struct mountspec *m) {
+    if (access(m->copyup, F_OK) == 0) return;
+    int image = resolve_in_root(rootfd, m->target, MK_NONE);
+    if (image < 0 && errno != ENOENT && errno != ENOTDIR) fail("copy-up: resolve %s", m->target);
+    /* locked: replicas starting together with one new volume copy it once */
+    int volume = open(m->source, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (volume < 0) fail("copy-up: open %s", m->source);
+    if (flock(volume, LOCK_EX) < 0) fail("copy-up: lock %s", m->source);
+    struct stat st;
+    if (image >= 0 && fstat(image, &st) == 0 && S_ISDIR(st.st_mode) && dir_empty(volume) == 1) {
+        copy_tree(image, volume, 0);
+        char p[64];
+        fd_path(p, sizeof p, volume);
+        if (chown(p, st.st_uid, st.st_gid) < 0 || chmod(p, st.st_mode & 07777) < 0)
+            fail("copy-up: owner and mode of %s", m->source);
+    }
+    if (image >= 0) close(image);
+    close(volume);
+    int mk = open(m->copyup, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (mk >= 0) close(mk);
+}
+
+static void setup_dev(int rootfd) {
+    mnt_in(rootfd, "tmpfs", "dev", MK_DIR, "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k");
+    int dev = in_root(rootfd, "dev", MK_NONE); /* the fresh tmpfs: nothing of the image in it */
     static const struct { const char *name; int major, minor; } nodes[] = {
         {"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7}, {"random", 1, 8}, {"urandom", 1, 9},
         {"tty", 5, 0},
     };
     for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++) {
-        join_path(p, sizeof p, dev, nodes[i].name);
-        if (mknod(p, S_IFCHR | 0666, makedev(nodes[i].major, nodes[i].minor)) < 0) fail("mknod %s", p);
-        if (chmod(p, 0666) < 0) fail("chmod %s", p);
+        if (mknodat(dev, nodes[i].name, S_IFCHR | 0666, makedev(nodes[i].major, nodes[i].minor)) < 0)
+            fail("mknod /dev/%s", nodes[i].name);
+        if (fchmodat(dev, nodes[i].name, 0666, 0) < 0) fail("chmod /dev/%s", nodes[i].name);
     }
     static const char *links[][2] = {
         {"/proc/self/fd", "fd"}, {"/proc/self/fd/0", "stdin"}, {"/proc/self/fd/1", "stdout"},
         {"/proc/self/fd/2", "stderr"}, {"pts/ptmx", "ptmx"}, {"/proc/kcore", "core"},
     };
-    for (size_t i = 0; i < sizeof links / sizeof links[0]; i++) {
-        join_path(p, sizeof p, dev, links[i][1]);
-        if (symlink(links[i][0], p) < 0) fail("symlink %s", p);
-    }
-    join_path(p, sizeof p, dev, "pts");
-    mkdir_p(p, 0755);
-    mnt("devpts", p, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5");
-    join_path(p, sizeof p, dev, "shm");
-    mkdir_p(p, 01777);
-    mnt("shm", p, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k");
-    join_path(p, sizeof p, dev, "mqueue");
-    mkdir_p(p, 0755);
-    mnt("mqueue", p, "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+    for (size_t i = 0; i < sizeof links / sizeof links[0]; i++)
+        if (symlinkat(links[i][0], dev, links[i][1]) < 0) fail("symlink /dev/%s", links[i][1]);
+    if (mkdirat(dev, "pts", 0755) < 0 || mkdirat(dev, "shm", 01777) < 0 || mkdirat(dev, "mqueue", 0755) < 0)
+        fail("mkdir in /dev");
+    if (fchmodat(dev, "shm", 01777, 0) < 0) fail("chmod /dev/shm");
+    close(dev);
+    mnt_in(rootfd, "devpts", "dev/pts", MK_NONE, "devpts", MS_NOSUID | MS_NOEXEC,
+           "newinstance,ptmxmode=0666,mode=0620,gid=5");
+    mnt_in(rootfd, "shm", "dev/shm", MK_NONE, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k");
+    mnt_in(rootfd, "mqueue", "dev/mqueue", MK_NONE, "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
 }
 
 static void setup_rootfs(const struct config *c) {
-    char p[4096], opts[16384];
+    char opts[16384], p[64];
     const char *root = c->rootfs;
     mnt(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
     if (c->nlower > 0) {
@@ -326,64 +531,59 @@ static void setup_rootfs(const struct config *c) {
     } else {
         mnt(root, root, NULL, MS_BIND | MS_REC, NULL);
     }
-    join_path(p, sizeof p, root, "proc");
-    mkdir_p(p, 0555);
-    mnt("proc", p, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
-    setup_dev(root);
-    join_path(p, sizeof p, root, "sys");
-    mkdir_p(p, 0555);
+    int rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (rootfd < 0) fail("open %s", root);
+    mnt_in(rootfd, "proc", "proc", MK_DIR, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+    setup_dev(rootfd);
     unsigned long ro = c->privileged ? 0 : MS_RDONLY;
-    if (mount("sysfs", p, "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | ro, NULL) < 0) {
+    int sys = in_root(rootfd, "sys", MK_DIR);
+    if (mount("sysfs", fd_path(p, sizeof p, sys), "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | ro, NULL) < 0) {
         /* sysfs of a network namespace we do not own: bind the host's, read-only */
         mnt("/sys", p, NULL, MS_BIND | MS_REC, NULL);
-        mnt(NULL, p, NULL, MS_BIND | MS_REMOUNT | MS_REC | ro, NULL);
+        remount_in(rootfd, "sys", MS_REC | ro);
     }
-    for (int i = 0; i < c->nbinds; i++) {
-        struct stat st;
-        join_path(p, sizeof p, root, c->binds[i].b);
-        if (stat(c->binds[i].a, &st) < 0) fail("bind source %s", c->binds[i].a);
-        if (S_ISDIR(st.st_mode)) mkdir_p(p, 0755);
-        else if (access(p, F_OK) < 0) {
-            char parent[4096];
-            snprintf(parent, sizeof parent, "%s", p);
-            *strrchr(parent, '/') = '\0';
-            mkdir_p(parent, 0755);
-            int fd = open(p, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
-            if (fd < 0) fail("create bind target %s", p);
-            close(fd);
+    close(sys);
+    for (int i = 0; i < c->nmounts; i++) {
+        const struct mountspec *m = &c->mounts[i];
+        if (m->tmpfs) {
+            mnt_in(rootfd, "tmpfs", m->target, MK_DIR, "tmpfs", MS_NOSUID | MS_NODEV, m->options);
+            continue;
         }
-        mnt(c->binds[i].a, p, NULL, MS_BIND | MS_REC, NULL);
-        if (!strcmp(c->binds[i].c, "ro")) mnt(NULL, p, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL);
-    }
-    for (int i = 0; i < c->ntmpfs; i++) {
-        join_path(p, sizeof p, root, c->tmpfs[i].a);
-        mkdir_p(p, 0755);
-        mnt("tmpfs", p, "tmpfs", MS_NOSUID | MS_NODEV, c->tmpfs[i].b);
+        struct stat st;
+        if (stat(m->source, &st) < 0) fail("bind source %s", m->source);
+        if (m->copyup && S_ISDIR(st.st_mode)) copy_up(rootfd, m);
+        mnt_in(rootfd, m->source, m->target, S_ISDIR(st.st_mode) ? MK_DIR : MK_FILE, NULL, MS_BIND | MS_REC, NULL);
+        if (!strcmp(m->mode, "ro")) remount_in(rootfd, m->target, MS_RDONLY);
     }
     for (int i = 0; i < c->nsysctls; i++) {
         char rel[4096];
         snprintf(rel, sizeof rel, "proc/sys/%s", c->sysctls[i].a);
-        join_path(p, sizeof p, root, rel);
-        write_file(p, c->sysctls[i].b);
+        int fd = in_root(rootfd, rel, MK_NONE);
+        write_file(fd_path(p, sizeof p, fd), c->sysctls[i].b);
+        close(fd);
     }
-    if (c->cwd) { join_path(p, sizeof p, root, c->cwd); mkdir_p(p, 0755); }
+    if (c->cwd) close(in_root(rootfd, c->cwd, MK_DIR));
     for (int i = 0; i < c->nmasks; i++) {
         struct stat st;
-        join_path(p, sizeof p, root, c->masks[i]);
-        if (stat(p, &st) < 0) continue;
-        if (S_ISDIR(st.st_mode)) mnt("tmpfs", p, "tmpfs", MS_RDONLY, "size=0");
+        int fd = resolve_in_root(rootfd, c->masks[i], MK_NONE);
+        if (fd < 0) continue;
+        if (fstat(fd, &st) < 0) fail("stat %s", c->masks[i]);
+        close(fd);
+        if (S_ISDIR(st.st_mode)) mnt_in(rootfd, "tmpfs", c->masks[i], MK_NONE, "tmpfs", MS_RDONLY, "size=0");
         else {
-            char null[4096];
-            join_path(null, sizeof null, root, "dev/null");
-            mnt(null, p, NULL, MS_BIND, NULL);
+            int null = in_root(rootfd, "dev/null", MK_NONE);
+            mnt_in(rootfd, fd_path(p, sizeof p, null), c->masks[i], MK_NONE, NULL, MS_BIND, NULL);
+            close(null);
         }
     }
     for (int i = 0; i < c->nropaths; i++) {
-        join_path(p, sizeof p, root, c->ropaths[i]);
-        if (access(p, F_OK) < 0) continue;
-        mnt(p, p, NULL, MS_BIND | MS_REC, NULL);
-        mnt(NULL, p, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+        int fd = resolve_in_root(rootfd, c->ropaths[i], MK_NONE);
+        if (fd < 0) continue;
+        mnt_in(rootfd, fd_path(p, sizeof p, fd), c->ropaths[i], MK_NONE, NULL, MS_BIND | MS_REC, NULL);
+        close(fd);
+        remount_in(rootfd, c->ropaths[i], MS_RDONLY | MS_REC | MS_NOSUID | MS_NODEV | MS_NOEXEC);
     }
+    close(rootfd);
     if (chdir(root) < 0) fail("chdir %s", root);
     if (syscall(SYS_pivot_root, ".", ".") < 0) fail("pivot_root");
     if (umount2(".", MNT_DETACH) < 0) fail("detach old root");

@@ -292,13 +292,20 @@ def test_port_bindings_only_for_published_indexes(
     ("volume", "binds", "mounts"),
     [
         (
-            ServiceVolume(type="bind", source="/srv/data", target="/data"),
+            ServiceVolume(
+                type="bind", source="/srv/data", target="/data", bind_create_host_path=True
+            ),
             ["/srv/data:/data:rw"],
             [],
         ),
         (
             ServiceVolume(
-                type="bind", source="/srv", target="/s", read_only=True, bind_propagation="rslave"
+                type="bind",
+                source="/srv",
+                target="/s",
+                read_only=True,
+                bind_propagation="rslave",
+                bind_create_host_path=True,
             ),
             ["/srv:/s:ro,rslave"],
             [],

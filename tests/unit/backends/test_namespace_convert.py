@@ -177,9 +177,10 @@ def test_mounts_bind_volume_and_tmpfs() -> None:
         ),
         tmpfs=("/run:rw,noexec,size=64k", "/tmp"),
     )
-    assert convert.mounts(s, {"p_data": "/v/p_data/_data"}) == (
+    assert convert.mounts(s, {"p_data": "/v/p_data/_data"}, anonymous={"/anon": "/c/a0"}) == (
         Mount("/conf", "/host/conf", "bind", True),
-        Mount("/data", "/v/p_data/_data", "bind", False),
+        Mount("/data", "/v/p_data/_data", "bind", False, copy_up=True),
+        Mount("/anon", "/c/a0", "bind", False, copy_up=True),
         Mount("/scratch", kind="tmpfs", options="size=1048576,mode=1777"),
         Mount("/run", kind="tmpfs", options="size=64k"),
         Mount("/tmp", kind="tmpfs", options="mode=1777"),

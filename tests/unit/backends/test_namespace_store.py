@@ -100,4 +100,4 @@ def test_factory_opens_the_namespace_backend(
     assert backend.root == tmp_path
     assert backend.capabilities().name == "namespace"
     assert backend.observe("nothing").containers == ()
-    assert "ports" in backend.capabilities().unsupported_keys
+    assert "devices" in backend.capabilities().unsupported_keys

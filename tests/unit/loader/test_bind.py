@@ -113,7 +113,7 @@ def test_bind_rich_file() -> None:
     )
     assert web.volumes == (
         ServiceVolume(type="bind", source="/proj/html", target="/usr/share/nginx/html",
-                      read_only=True, bind_selinux="z"),
+                      read_only=True, bind_selinux="z", bind_create_host_path=True),
         ServiceVolume(type="volume", source="data", target="/var/lib/data", volume_nocopy=True),
         ServiceVolume(type="tmpfs", target="/run", tmpfs_size=1024**2, tmpfs_mode=1777),
     )

@@ -61,9 +61,9 @@ from orchestrator.model.serialize import project_to_dict, service_to_dict
          {"image": "x", "ports": [{"target": 80, "published": "8080"}]}),
         (Service(name="web", image="x", volumes=(ServiceVolume(
             type="bind", source="/a", target="/b", bind_propagation="rshared",
-            bind_create_host_path=False, volume_nocopy=True, tmpfs_size=10),)),
+            bind_create_host_path=True, volume_nocopy=True, tmpfs_size=10),)),
          {"image": "x", "volumes": [{"type": "bind", "target": "/b", "source": "/a",
-                                     "bind": {"propagation": "rshared", "create_host_path": False},
+                                     "bind": {"propagation": "rshared", "create_host_path": True},
                                      "volume": {"nocopy": True}, "tmpfs": {"size": 10}}]}),
         (Service(name="web", image="x", networks={"front": ServiceNetwork()},
                  depends_on={"db": DependsOn()}),

@@ -1,0 +1,310 @@
+"""Drives the DNS daemon from short-lived commands: ``DnsService``.
+
+The daemon is found again through its files (see ``daemon.py``); every change is a new
+records file plus SIGHUP, and the caller waits until the daemon's status acknowledges the
+file's generation, so when ``apply`` returns every listener answers with the new names.
+Services of different processes serialise on an advisory lock on the state directory
+itself (a lock file would be one more thing to clean up, and could be unlinked under us).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orchestrator
+from orchestrator.errors import (
+    ConfigError,
+    Conflict,
+    PycomposeError,
+    RuntimeFailure,
+    WaitTimeout,
+)
+from orchestrator.runtime.dns.records import Records, problems
+from orchestrator.runtime.dns.state import (
+    StateFiles,
+    read_json,
+    records_from_file,
+    records_to_file,
+    write_json_atomic,
+)
+
+READY_TIMEOUT = 10.0
+STOP_TIMEOUT = 5.0
+_POLL = 0.005
+_MODULE = "orchestrator.runtime.dns.daemon"
+
+
+class DnsService:
+    """The embedded DNS server of one state directory, as seen from any process."""
+
+    def __init__(
+        self,
+        state_dir: Path,
+        *,
+        port: int = 53,
+        resolv_conf: str | None = None,
+        ready_timeout: float = READY_TIMEOUT,
+        stop_timeout: float = STOP_TIMEOUT,
+    ) -> None:
+        """``resolv_conf`` overrides where the daemon reads the host's resolvers (tests)."""
+        self.state_dir = Path(state_dir).absolute()
+        self.port = port
+        self.files = StateFiles(self.state_dir)
+        self._resolv_conf = resolv_conf
+        self._ready_timeout = ready_timeout
+        self._stop_timeout = stop_timeout
+        # daemons this process started: kept to reap them, or a dead one lingers as a
+        # zombie (and looks alive) for as long as this process runs
+        self._children: dict[int, subprocess.Popen[bytes]] = {}
+
+    # ------------------------------------------------------------ the API
+
+    def apply(self, records: Records) -> None:
+        """Serve ``records``; returns once the daemon does. No listeners: stop it.
+
+        ConfigError for malformed records (nothing changes); Conflict when port 53 is taken
+        on a listener address, RuntimeFailure when it cannot be bound otherwise (the daemon
+        still serves every other listener, and the next ``apply`` tries again).
+        """
+        found = problems(records)
+        if found:
+            raise ConfigError(found)
+        if not records.listeners:
+            self.stop()
+            return
+        wanted = records.to_json()
+        with self._locked():
+            pid = self._running_pid()
+            if pid is not None and not self._serves_port(pid):
+                self._terminate(pid)  # started for another port: one daemon per directory
+                pid = None
+            current = self._read_records()
+            status = read_json(self.files.status) if pid is not None else None
+            if (
+                pid is not None
+                and current is not None
+                and current[1].to_json() == wanted
+                and _acknowledged(status, pid, current[0])
+                and not _listener_errors(status)
+            ):
+                return
+            previous = current[0] if current is not None else 0
+            generation = max(previous, _status_generation(status)) + 1
+            self._write_records(generation, records)
+            if pid is None:
+                self._clear_stale()
+                pid = self._start()
+            else:
+                os.kill(pid, signal.SIGHUP)
+            status = self._wait_generation(pid, generation)
+            errors = _listener_errors(status)
+            if errors:
+                raise _error_for(errors)
+
+    def stop(self) -> None:
+        """Stop the daemon and remove its files; nothing running is fine."""
+        with self._locked():
+            pid = self._running_pid()
+            if pid is not None:
+                self._terminate(pid)
+            for path in self.files.all():
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+
+    def running(self) -> bool:
+        return self._running_pid() is not None
+
+    def status(self) -> dict[str, Any] | None:
+        """The daemon's own status (generation, listeners and their errors, resolvers), or
+        None when it does not run."""
+        pid = self._running_pid()
+        status = read_json(self.files.status) if pid is not None else None
+        return status if isinstance(status, dict) and status.get("pid") == pid else None
+
+    # ------------------------------------------------------------ files and processes
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        try:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.state_dir, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError as exc:
+            raise RuntimeFailure(
+                f"cannot use the DNS state directory {self.state_dir}: {exc.strerror}"
+            ) from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
+
+    def _read_records(self) -> tuple[int, Records] | None:
+        data = read_json(self.files.records)
+        if data is None:
+            return None
+        try:
+            return records_from_file(data)
+        except ValueError:
+            return None  # unreadable: rewritten whole now
+
+    def _write_records(self, generation: int, records: Records) -> None:
+        try:
+            write_json_atomic(self.files.records, records_to_file(generation, records))
+        except OSError as exc:
+            raise RuntimeFailure(f"cannot write {self.files.records}: {exc.strerror}") from exc
+
+    def _running_pid(self) -> int | None:
+        """The daemon's pid if it is alive and really ours (pids get reused)."""
+        pid = read_json(self.files.pid)
+        if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+            return None
+        if not self._alive(pid):
+            return None
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            return None
+        if _MODULE.encode() not in argv or str(self.state_dir).encode() not in argv:
+            return None
+        return pid
+
+    def _serves_port(self, pid: int) -> bool:
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            return False
+        return any(
+            flag == b"--port" and value == str(self.port).encode()
+            for flag, value in itertools.pairwise(argv)
+        )
+
+    def _alive(self, pid: int) -> bool:
+        child = self._children.get(pid)
+        if child is not None:
+            if child.poll() is None:
+                return True
+            del self._children[pid]
+            return False
+        return _process_state(pid) not in (None, "Z", "X")
+
+    def _clear_stale(self) -> None:
+        for path in (self.files.pid, self.files.status):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+
+    def _start(self) -> int:
+        env = dict(os.environ)
+        # the daemon must import this very package, wherever the caller found it
+        package_root = str(Path(orchestrator.__file__).resolve().parent.parent)
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (package_root, env.get("PYTHONPATH", "")) if p
+        )
+        command = [sys.executable, "-m", _MODULE, "--state-dir", str(self.state_dir),
+                   "--port", str(self.port)]
+        if self._resolv_conf is not None:
+            command += ["--resolv-conf", self._resolv_conf]
+        try:
+            with open(self.files.log, "ab") as log_file:
+                child = subprocess.Popen(
+                    command,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log_file,
+                    stderr=log_file,  # a crash before logging is set up still lands here
+                    cwd="/",  # hold no directory (or its mount) busy
+                    env=env,
+                    start_new_session=True,  # setsid: the CLI's terminal and signals pass it by
+                    close_fds=True,
+                )
+        except OSError as exc:
+            raise RuntimeFailure(f"cannot start the DNS daemon: {exc.strerror}") from exc
+        self._children[child.pid] = child
+        return child.pid
+
+    def _wait_generation(self, pid: int, generation: int) -> dict[str, Any]:
+        """Block until the daemon's status acknowledges ``generation``; its status."""
+        deadline = time.monotonic() + self._ready_timeout
+        while True:
+            status = read_json(self.files.status)
+            if _acknowledged(status, pid, generation):
+                assert isinstance(status, dict)
+                return status
+            if not self._alive(pid):
+                raise RuntimeFailure(f"the DNS daemon exited unexpectedly{self._log_tail()}")
+            if time.monotonic() > deadline:
+                raise WaitTimeout(
+                    f"the DNS daemon did not serve the new records within "
+                    f"{self._ready_timeout:g} s (see {self.files.log})"
+                )
+            time.sleep(_POLL)
+
+    def _terminate(self, pid: int) -> None:
+        for sig, timeout in ((signal.SIGTERM, self._stop_timeout), (signal.SIGKILL, 2.0)):
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                break
+            deadline = time.monotonic() + timeout
+            while self._alive(pid) and time.monotonic() < deadline:
+                time.sleep(_POLL)
+            if not self._alive(pid):
+                break
+        child = self._children.pop(pid, None)
+        if child is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.wait(timeout=1.0)
+
+    def _log_tail(self, lines: int = 5) -> str:
+        try:
+            text = self.files.log.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+        tail = [line for line in text.splitlines() if line.strip()][-lines:]
+        return (":\n" + "\n".join(tail)) if tail else ""
+
+
+def _acknowledged(status: Any, pid: int, generation: int) -> bool:
+    return (
+        isinstance(status, dict)
+        and status.get("pid") == pid
+        and isinstance(status.get("generation"), int)
+        and status["generation"] >= generation
+    )
+
+
+def _status_generation(status: Any) -> int:
+    if isinstance(status, dict) and isinstance(status.get("generation"), int):
+        return int(status["generation"])
+    return 0
+
+
+def _listener_errors(status: Any) -> dict[str, dict[str, Any]]:
+    listeners = status.get("listeners") if isinstance(status, dict) else None
+    if not isinstance(listeners, dict):
+        return {}
+    return {a: e for a, e in listeners.items() if isinstance(e, dict)}
+
+
+def _error_for(errors: dict[str, dict[str, Any]]) -> PycomposeError:
+    messages = "; ".join(str(e.get("message", "")) for e in errors.values())
+    if any(e.get("kind") == "conflict" for e in errors.values()):
+        return Conflict(f"{messages} (another DNS server holds the port there)")
+    return RuntimeFailure(messages)
+
+
+def _process_state(pid: int) -> str | None:
+    """The one-letter state from /proc (``Z`` for a zombie), None when there is no process."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[-1].split()[0]

@@ -1,0 +1,81 @@
+"""The files through which ``DnsService`` and the daemon talk (layout in ``daemon.py``).
+
+Both sides import these; they live apart from the daemon so that importing the package
+(and the service) never imports the module ``python -m`` runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from orchestrator.runtime.dns.records import Records
+
+
+@dataclass(frozen=True)
+class StateFiles:
+    """Where the daemon's files are in ``state_dir``."""
+
+    state_dir: Path
+
+    @property
+    def records(self) -> Path:
+        return self.state_dir / "records.json"
+
+    @property
+    def pid(self) -> Path:
+        return self.state_dir / "dns.pid"
+
+    @property
+    def status(self) -> Path:
+        return self.state_dir / "status.json"
+
+    @property
+    def log(self) -> Path:
+        return self.state_dir / "dns.log"
+
+    def all(self) -> tuple[Path, ...]:
+        return (self.records, self.pid, self.status, self.log)
+
+
+def read_json(path: Path) -> Any:
+    """The file's JSON value, or None when it is missing or not JSON (a writer may be gone
+    half-way; atomic replacement means we never see half a file of ours)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def write_json_atomic(path: Path, value: Any) -> None:
+    """Replace ``path`` with ``value`` in one rename, so a reader sees old or new, never a mix."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(value, handle, indent=1, sort_keys=True)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def records_from_file(data: Any) -> tuple[int, Records]:
+    """(generation, records) from the records file's content; ValueError if malformed."""
+    if not isinstance(data, dict):
+        raise ValueError("expected a JSON object")
+    generation = data.get("generation")
+    if not isinstance(generation, int) or isinstance(generation, bool):
+        raise ValueError("'generation' must be an integer")
+    return generation, Records.from_json(data.get("records"))
+
+
+def records_to_file(generation: int, records: Records) -> dict[str, Any]:
+    return {"generation": generation, "records": records.to_json()}

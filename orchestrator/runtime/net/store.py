@@ -1,0 +1,68 @@
+"""Locked JSON files: the one way the network library keeps state on disk.
+
+Several processes (the CLI, the supervisor, parallel executor threads) change networks at
+once, so every read-modify-write happens under ``flock`` on a sibling ``.lock`` file (a
+lock on the data file itself would be lost by the atomic rename that replaces it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from orchestrator.errors import RuntimeFailure
+
+
+@contextlib.contextmanager
+def locked(lock_path: Path, *, shared: bool = False) -> Iterator[None]:
+    """Hold ``flock`` on ``lock_path`` (created when missing) for the block.
+
+    A fresh open file description per call: flock then also excludes other threads of this
+    process, not only other processes."""
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing the last descriptor releases the lock
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    """The object in ``path``; None when the file does not exist."""
+    try:
+        data = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise RuntimeFailure(f"unreadable network state {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise RuntimeFailure(f"unreadable network state {path}: not a JSON object")
+    return data
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Write, fsync and rename: a reader sees the old state or the new one, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, sort_keys=True)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def remove_file(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
