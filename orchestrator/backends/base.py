@@ -37,6 +37,10 @@ class Capabilities:
     restart_policies: tuple[str, ...] = ("no", "always", "on-failure", "unless-stopped")
     # compose service keys this backend ignores; the loader warns when a file uses them
     unsupported_keys: frozenset[str] = frozenset()
+    # set_network_attachment can change a connected container's aliases without cutting its
+    # endpoint: a rolling update then takes a replica's service name away while it still
+    # serves, before disconnecting it (docker's engine can only disconnect and reconnect)
+    aliases_in_place: bool = False
 
 
 @dataclass(frozen=True)

@@ -330,6 +330,14 @@ class _Runner:
                     self.ingress.drain(self.project, [container_id])
                     self.sleep(DRAIN_GRACE)
                 seen = self.backend.inspect_container(container_id)
+                if self.backend.capabilities().aliases_in_place and seen.addresses:
+                    # names first, endpoint later: a client that resolved the service name
+                    # just before still reaches a replica that serves
+                    for network in sorted(seen.addresses):
+                        self.backend.set_network_attachment(
+                            container_id, network, Attachment(network=network)
+                        )
+                    self.sleep(DRAIN_GRACE)
                 for network in sorted(seen.addresses):
                     self.backend.set_network_attachment(container_id, network, None)
                 self.backend.stop_container(container_id, self.op.timeout)

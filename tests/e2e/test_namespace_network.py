@@ -132,7 +132,7 @@ def stack(tmp_path: Path, project_name: str, busybox_image: str) -> Iterator[Sta
     manager = NetworkManager(made.root / "net")
     for network in manager.networks():
         subprocess.run(["ip", "link", "del", network.bridge], capture_output=True, check=False)
-    DnsService(made.run_dir / "dns").stop()
+    DnsService(made.root / "dns").stop()
 
 
 def voting_app(ingress: int, published: int) -> str:
@@ -293,7 +293,7 @@ def test_voting_app_networking(stack: Stack) -> None:
     ]
     assert leases == []
     assert not list((stack.run_dir / "ingress").glob("*.pid"))
-    assert not DnsService(stack.run_dir / "dns").running()
+    assert not DnsService(stack.root / "dns").running()
 
 
 def test_a_port_in_use_fails_before_the_container_exists(stack: Stack) -> None:
@@ -381,5 +381,5 @@ def test_connect_and_disconnect_move_names_and_endpoints(
         for container_id in ids:
             backend.remove_container(container_id, force=True)
         backend.remove_network(network)
-    assert not DnsService(tmp_path / "run" / "dns").running()
+    assert not DnsService(tmp_path / "state" / "dns").running()
     assert not NetworkManager(tmp_path / "state" / "net").networks()

@@ -12,79 +12,27 @@ are stopped at the end of the session.
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from orchestrator.targets.swarm.engine import parse_time
+from tests.support.swarm import V2_TAG, Swarm, swarm_fixture  # noqa: F401 (the fixture)
+from tests.support.swarm import run_script as _script
 
 pytestmark = [pytest.mark.docker, pytest.mark.root]
 
-ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "scripts" / "swarm-daemons.sh"
 PYCOMPOSE = str(Path(sys.executable).parent / "pycompose")
-SOCKET = "unix:///run/pycompose-swarm/node1.sock"
-V2_TAG = "pycompose-test/busybox:swarm-v2"
 NAMESPACE = "com.docker.stack.namespace"
 # busybox sleep as PID 1 ignores SIGTERM; this stops at once, so no test waits out a grace
 SLEEP_ARGS = ["sh", "-c", "trap 'exit 0' TERM; sleep 1000 & wait"]
 SLEEP = json.dumps(SLEEP_ARGS)
-
-
-@dataclass
-class Swarm:
-    host: str
-    client: Any  # docker SDK client of node1 (the manager)
-    image: str
-
-
-def _script(command: str, image: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYCOMPOSE_SWARM_IMAGES": image}
-    return subprocess.run(
-        ["bash", str(SCRIPT), command], env=env, capture_output=True, text=True, timeout=120
-    )
-
-
-def _cannot_start(reason: str) -> None:
-    """Skip, unless PYCOMPOSE_SWARM says the swarm tests must run (CI): then fail."""
-    if os.environ.get("PYCOMPOSE_SWARM"):
-        pytest.fail(f"PYCOMPOSE_SWARM is set but {reason}")
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="session")
-def swarm(request: pytest.FixtureRequest) -> Iterator[Swarm]:
-    """node1 for the session; stopped afterwards unless it was already running."""
-    import docker
-
-    if os.geteuid() != 0:
-        _cannot_start("the private swarm daemons need root (network namespaces)")
-    try:  # the test image comes from the main daemon
-        busybox_image: str = request.getfixturevalue("busybox_image")
-    except pytest.skip.Exception as exc:
-        _cannot_start(f"no test image to load into the swarm daemons ({exc})")
-    already = "node1" in _script("status", busybox_image).stdout
-    started = _script("start", busybox_image)
-    if started.returncode != 0:
-        _cannot_start(f"cannot start the swarm daemons: {started.stderr.strip()[-400:]}")
-    client = docker.DockerClient(base_url=SOCKET, version="auto", timeout=60)
-    try:
-        # a second tag of the same image: an image change swarm must roll out
-        client.images.get(busybox_image).tag(V2_TAG)
-        yield Swarm(SOCKET, client, busybox_image)
-    finally:
-        client.close()
-        if not already:
-            stopped = _script("stop", busybox_image)
-            assert stopped.returncode == 0, stopped.stderr
 
 
 class Stack:

@@ -157,7 +157,7 @@ class NamespaceBackend:
     def dns(self) -> DnsService:
         with self._lock:
             if self._dns is None:
-                self._dns = DnsService(netw.dns_state_dir())
+                self._dns = DnsService(netw.dns_state_dir(self.root))
             return self._dns
 
     # ------------------------------------------------------------------ helpers
@@ -395,6 +395,7 @@ class NamespaceBackend:
             ingress_ports=True,
             restart_policies=("no",),  # the supervisor restarts; the runtime never does
             unsupported_keys=UNSUPPORTED_KEYS,
+            aliases_in_place=True,
         )
 
     def observe(self, project: str) -> ObservedState:

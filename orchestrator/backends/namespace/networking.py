@@ -34,7 +34,6 @@ from orchestrator.model import Network, PortConfig
 from orchestrator.runtime.dns import Client, Records, Zone
 from orchestrator.runtime.net import NetworkConfig, PortMapping
 
-DEFAULT_RUN_DIR = "/run/pycompose"
 NET_STATE = "net.json"
 HOSTS, RESOLV_CONF, HOSTNAME = "hosts", "resolv.conf", "hostname"
 _DRIVERS = (None, "bridge")
@@ -50,9 +49,11 @@ LOCALHOST = (
 HOST_GATEWAY = "host-gateway"
 
 
-def dns_state_dir() -> Path:
-    """The DNS service's files: one daemon per run dir, serving every container of ours."""
-    return Path(os.environ.get("PYCOMPOSE_RUN_DIR") or DEFAULT_RUN_DIR) / "dns"
+def dns_state_dir(root: Path) -> Path:
+    """The DNS service's files, under the state root: one daemon per state root, serving
+    every container of it. (Keyed by the run dir instead, two CLIs with different run dirs
+    over one state root would start two daemons fighting for the same gateways.)"""
+    return root / "dns"
 
 
 # ---------------------------------------------------------------------- networks

@@ -41,6 +41,7 @@ from orchestrator.runtime.dns.state import (
 READY_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
 _POLL = 0.005
+_FIRST_POLL = 0.0002
 _MODULE = "orchestrator.runtime.dns.daemon"
 
 
@@ -233,6 +234,7 @@ class DnsService:
     def _wait_generation(self, pid: int, generation: int) -> dict[str, Any]:
         """Block until the daemon's status acknowledges ``generation``; its status."""
         deadline = time.monotonic() + self._ready_timeout
+        pause = _FIRST_POLL  # a reload takes about a millisecond: look early, then back off
         while True:
             status = read_json(self.files.status)
             if _acknowledged(status, pid, generation):
@@ -245,7 +247,8 @@ class DnsService:
                     f"the DNS daemon did not serve the new records within "
                     f"{self._ready_timeout:g} s (see {self.files.log})"
                 )
-            time.sleep(_POLL)
+            time.sleep(pause)
+            pause = min(pause * 2, _POLL)
 
     def _terminate(self, pid: int) -> None:
         for sig, timeout in ((signal.SIGTERM, self._stop_timeout), (signal.SIGKILL, 2.0)):

@@ -53,13 +53,15 @@ def read_json(path: Path) -> Any:
 
 
 def write_json_atomic(path: Path, value: Any) -> None:
-    """Replace ``path`` with ``value`` in one rename, so a reader sees old or new, never a mix."""
+    """Replace ``path`` with ``value`` in one rename, so a reader sees old or new, never a mix.
+
+    No fsync: these files live as long as the daemon (every ``apply`` rewrites the records
+    whole, the daemon its status), and they are written on every container start, where
+    an fsync on a busy disk costs more than the rest of a DNS update."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(value, handle, indent=1, sort_keys=True)
-            handle.flush()
-            os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):

@@ -15,7 +15,9 @@ Docker: when the ``DOCKER-USER`` chain exists the engine has set the FORWARD pol
 DROP, and in nftables a drop in any base chain is final, so our own accept is not enough.
 Rules for our bridge go into ``DOCKER-USER`` (commented ``pycompose``): with nftables they
 accept (our table still drops what must not pass); with iptables they jump to our chain,
-which gives every packet of the bridge a verdict. They are re-ensured by :meth:`ensure`.
+which gives every packet of the bridge a verdict. They are re-ensured by :meth:`ensure`
+on every attach, which looks at the chain (a process) only when the nftables ruleset
+generation has moved since it last found them in place (``DockerUserCache``).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from orchestrator.errors import RuntimeFailure
+from orchestrator.runtime.net import nfgen
 
 COMMENT = "pycompose"
 BRIDGE_PREFIX = "pc-"
@@ -236,17 +239,57 @@ def _listed(spec: Sequence[str]) -> str:
     return f"-A {DOCKER_USER} {iface} {bridge} -m comment --comment {COMMENT} -j {target}"
 
 
-def ensure_docker_user(bridge: str, target: str) -> None:
+class DockerUserCache:
+    """Which bridges the last DOCKER-USER check found complete, at which nftables ruleset
+    generation. Any rule change anywhere moves the generation, so while it stands still
+    nothing can have taken our rules away (nor made the chain appear): the check, a
+    process of its own, is skipped. Without a generation to read (legacy iptables, no
+    nftables) every check is made."""
+
+    def __init__(self) -> None:
+        self.generation: int | None = None
+        self.bridges: set[str] = set()
+        self.usable = nfgen.iptables_is_nft()
+
+    def current(self) -> int | None:
+        return nfgen.generation() if self.usable else None
+
+    def holds(self, bridge: str, generation: int | None) -> bool:
+        return generation is not None and generation == self.generation and (
+            bridge in self.bridges
+        )
+
+    def found(self, bridge: str, generation: int | None) -> None:
+        """``bridge``'s rules were all in place at ``generation`` (read before looking)."""
+        if generation is None:
+            return
+        if generation != self.generation:
+            self.generation, self.bridges = generation, set()
+        self.bridges.add(bridge)
+
+    def forget(self, bridge: str) -> None:
+        self.bridges.discard(bridge)
+
+
+def ensure_docker_user(bridge: str, target: str, cache: DockerUserCache | None = None) -> None:
     """Our two rules for ``bridge`` at the top of DOCKER-USER, when that chain exists."""
-    present = _docker_user_rules()
-    if present is None:
+    generation = cache.current() if cache is not None else None
+    if cache is not None and cache.holds(bridge, generation):
         return
-    for spec in _docker_user_specs(bridge, target):
-        if _listed(spec) not in present:
-            _ensure_rule("filter", DOCKER_USER, spec)
+    present = _docker_user_rules()
+    missing = [] if present is None else [
+        spec for spec in _docker_user_specs(bridge, target) if _listed(spec) not in present
+    ]
+    for spec in missing:
+        _ensure_rule("filter", DOCKER_USER, spec)
+    if cache is not None and not missing:
+        # after an insert the generation moved under us: the next call looks again
+        cache.found(bridge, generation)
 
 
-def remove_docker_user(bridge: str, target: str) -> None:
+def remove_docker_user(bridge: str, target: str, cache: DockerUserCache | None = None) -> None:
+    if cache is not None:
+        cache.forget(bridge)
     present = _docker_user_rules()
     if present is None:
         return
@@ -273,23 +316,29 @@ class NftFirewall:
 
     kind = "nft"
 
+    def __init__(self) -> None:
+        self._checked = DockerUserCache()
+
     def apply(self, rules: Rules) -> None:
         _run(["nft", "-f", "-"], render_nft(rules))
         self.ensure(rules.bridge)
 
     def ensure(self, bridge: str) -> None:
-        ensure_docker_user(bridge, "ACCEPT")
+        ensure_docker_user(bridge, "ACCEPT", self._checked)
 
     def remove(self, bridge: str) -> None:
         t = table_name(bridge)
         _run(["nft", "-f", "-"], f"table ip {t} {{}}\ndelete table ip {t}\n")
-        remove_docker_user(bridge, "ACCEPT")
+        remove_docker_user(bridge, "ACCEPT", self._checked)
 
 
 class IptablesFirewall:
     """Chains of our own per network, jumped to from the built-in chains."""
 
     kind = "iptables"
+
+    def __init__(self) -> None:
+        self._checked = DockerUserCache()
 
     def _hooks(self, bridge: str) -> list[tuple[str, str, list[str]]]:
         fil, dnat, post = chain_names(bridge)
@@ -308,12 +357,12 @@ class IptablesFirewall:
         self.ensure(rules.bridge)
 
     def ensure(self, bridge: str) -> None:
-        ensure_docker_user(bridge, chain_names(bridge)[0])
+        ensure_docker_user(bridge, chain_names(bridge)[0], self._checked)
 
     def remove(self, bridge: str) -> None:
         if shutil.which("iptables") is None:
             return
-        remove_docker_user(bridge, chain_names(bridge)[0])
+        remove_docker_user(bridge, chain_names(bridge)[0], self._checked)
         for table, chain, spec in self._hooks(bridge):
             _delete_rule(table, chain, spec)
         fil, dnat, post = chain_names(bridge)

@@ -195,10 +195,14 @@ class Ipam:
         except (KeyError, TypeError, ValueError) as exc:
             raise RuntimeFailure(f"unreadable IPAM state {self.path}: {exc}") from exc
 
-    def _save(self, pools: Mapping[str, Pool]) -> None:
+    def _save(self, pools: Mapping[str, Pool], *, durable: bool = True) -> None:
+        """``durable=False`` for a lease or a release: a lease lives as long as a sandbox,
+        which no reboot keeps, so it does not pay an fsync (the rename still keeps the
+        file whole for every reader)."""
         write_json(
             self.path,
             {"schema": SCHEMA_VERSION, "pools": {n: p.to_json() for n, p in pools.items()}},
+            durable=durable,
         )
 
     def add_pool(
@@ -272,7 +276,7 @@ class Ipam:
                 pool, addr = reserve(pools[network], owner, address)
             if pool is not pools[network]:
                 pools[network] = pool
-                self._save(pools)
+                self._save(pools, durable=False)
             return addr
 
     def release(self, network: str, owner: str) -> None:
@@ -283,4 +287,4 @@ class Ipam:
             pool = release(pools[network], owner)
             if pool != pools[network]:
                 pools[network] = pool
-                self._save(pools)
+                self._save(pools, durable=False)

@@ -192,6 +192,11 @@ class NetworkManager:
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise RuntimeFailure(f"unreadable state of sandbox {sandbox_id!r}: {exc}") from exc
 
+    def _save_sandbox(self, sandbox: _Sandbox) -> None:
+        """No fsync: a sandbox's namespace is a bind mount no reboot keeps, so its state
+        file needs to be whole for readers, not durable."""
+        write_json(self._sandbox_file(sandbox.id), sandbox.to_json(), durable=False)
+
     def _sandboxes(self) -> list[_Sandbox]:
         folder = self.root / "sandboxes"
         found = sorted(folder.glob("*.json")) if folder.is_dir() else []
@@ -314,7 +319,7 @@ class NetworkManager:
         with self._locked():
             links.create_netns(Path(path))
             if self._load_sandbox(sandbox_id) is None:
-                write_json(self._sandbox_file(sandbox_id), _Sandbox(sandbox_id, path).to_json())
+                self._save_sandbox(_Sandbox(sandbox_id, path))
         return path
 
     def _require_sandbox(self, sandbox_id: str) -> _Sandbox:
@@ -379,7 +384,7 @@ class NetworkManager:
                     endpoints=(*sandbox.endpoints, endpoint),
                     default_network=network if route else sandbox.default_network,
                 )
-                write_json(self._sandbox_file(sandbox_id), updated.to_json())
+                self._save_sandbox(updated)
             except BaseException:
                 with contextlib.suppress(Exception):
                     links.delete_link(endpoint.host_veth)
@@ -416,7 +421,7 @@ class NetworkManager:
                         links.set_default_route(sandbox.path, other.ifname, other.gateway)
                         updated = replace(updated, default_network=other.network)
                         break
-        write_json(self._sandbox_file(sandbox.id), updated.to_json())
+        self._save_sandbox(updated)
         links.delete_link(endpoint.host_veth)
         self._ipam.release(network, sandbox.id)
         if dropped:
@@ -452,11 +457,11 @@ class NetworkManager:
             resolved = ports.resolve(ports_, taken)
             added = tuple(_Published(m, first.network, first.address) for m in resolved)
             updated = replace(sandbox, ports=(*sandbox.ports, *added))
-            write_json(self._sandbox_file(sandbox_id), updated.to_json())
+            self._save_sandbox(updated)
             try:
                 self._fw.apply(self._rules(net))
             except BaseException:
-                write_json(self._sandbox_file(sandbox_id), sandbox.to_json())
+                self._save_sandbox(sandbox)
                 with contextlib.suppress(Exception):
                     self._fw.apply(self._rules(net))
                 raise
@@ -472,7 +477,7 @@ class NetworkManager:
     def _unpublish(self, sandbox: _Sandbox) -> _Sandbox:
         networks = {p.network for p in sandbox.ports}
         updated = replace(sandbox, ports=())
-        write_json(self._sandbox_file(sandbox.id), updated.to_json())
+        self._save_sandbox(updated)
         for name in sorted(networks):
             net = self._load_network(name)
             if net is not None:

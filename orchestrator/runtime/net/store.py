@@ -47,15 +47,21 @@ def read_json(path: Path) -> dict[str, Any] | None:
     return data
 
 
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    """Write, fsync and rename: a reader sees the old state or the new one, never half."""
+def write_json(path: Path, data: dict[str, Any], *, durable: bool = True) -> None:
+    """Write and rename: a reader sees the old state or the new one, never half.
+
+    ``durable`` adds an fsync before the rename, for what must survive a power loss
+    (networks, address pools). State that dies with a reboot anyway (a sandbox, whose
+    namespace is a bind mount, and its lease) skips it: on a busy disk one fsync costs
+    several milliseconds, paid on every container start."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w") as f:
             json.dump(data, f, sort_keys=True)
-            f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -1,0 +1,78 @@
+"""A start-first rolling update on the namespace backend serves *by service name* without a
+failed request: the retiring replica loses its name while it still serves (the backend
+changes aliases in place), and loses its endpoint only after a grace period. A client
+container resolves `web` afresh for every request during the whole update.
+
+(On the Docker backend the engine can only drop a name by disconnecting, which frees the
+address at once; there the published ingress port is the zero-failure path.)
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from tests.e2e.test_namespace_network import Stack, eventually, pytestmark, stack
+from tests.support.images import HTTPD_COMMAND
+
+__all__ = ["pytestmark", "stack"]  # the fixture and the marks are this module's too
+
+WEB = """\
+services:
+  web:
+    image: IMAGE
+    command: HTTPD
+    environment: {GENERATION: "GEN"}
+    deploy:
+      replicas: 2
+      update_config: {parallelism: 1, order: start-first, delay: 0s}
+    healthcheck:
+      test: ["CMD-SHELL", "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc 127.0.0.1 80 | grep -q 200"]
+      interval: 1s
+      retries: 30
+  client:
+    image: IMAGE
+    command:
+      - sh
+      - -c
+      - >-
+        while true; do
+        if printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 web 80 | grep -q '200 OK';
+        then echo ok; else echo FAIL; fi; sleep 0.05; done
+"""
+
+
+def tally(stack: Stack) -> tuple[int, int]:
+    lines = stack.run("logs", "--no-log-prefix", "client").stdout.split()
+    return lines.count("ok"), lines.count("FAIL")
+
+
+def test_start_first_update_serves_by_name_without_a_failed_request(
+    stack: Stack, tmp_path: Path
+) -> None:
+    def write(generation: str) -> None:
+        text = WEB.replace("HTTPD", json.dumps(list(HTTPD_COMMAND))).replace("GEN", generation)
+        stack.write(text)
+
+    write("1")
+    stack.run("up", "-d", "--wait", "--wait-timeout", "60")
+    before = {c.name: c.id for c in stack.backend().observe(stack.name).containers
+              if c.service == "web"}
+    eventually(lambda: tally(stack)[0] >= 10, 30, "the client's first answers")
+    ok_before, failed_before = tally(stack)
+    assert failed_before == 0, "requests failed before any update"
+
+    write("2")
+    stack.run("up", "-d", "--wait", "--wait-timeout", "120")
+    time.sleep(1.0)
+    ok_after, failed_after = tally(stack)
+
+    after = {c.name: c.id for c in stack.backend().observe(stack.name).containers
+             if c.service == "web"}
+    assert set(after) == set(before) and not set(after.values()) & set(before.values()), (
+        "both replicas should have been replaced under their own names"
+    )
+    assert ok_after - ok_before > 20, "the client made too few requests during the update"
+    assert failed_after == 0, f"{failed_after} requests by name failed during the update"
+
