@@ -28,6 +28,10 @@ bench: venv
 	$(BIN)/python bench/config_bench.py
 	bash bench/install_peers.sh
 	$(BIN)/python bench/up_bench.py
+	$(BIN)/python bench/runtime_start.py
+	$(BIN)/python bench/namespace_net_start.py
+	$(BIN)/python bench/build_bench.py
+	$(BIN)/python bench/pull_bench.py
 
 # the main job: the sample stack on the default backend
 demo: venv

@@ -4,7 +4,10 @@ Both build the same context (FROM the busybox test image: ARG, COPY --from, RUN,
 HEALTHCHECK...) once to warm their caches, then rebuild it unchanged N times. Measured:
 `pycompose --backend namespace build` (the whole CLI: load the compose file, build, tag),
 our builder called as a library (no process start), and `docker build -q` (the classic
-builder through the docker CLI). Target: no slower than docker.
+builder through the docker CLI). Target: no slower than docker. The CLI runs as installed:
+byte-compiled (PYTHONDONTWRITEBYTECODE is dropped, so the cold run writes the caches) and
+with the schema cache (a private XDG_CACHE_HOME); one row shows it turned off. Rounds are
+interleaved (one sample of each per round), so load from elsewhere hits every row alike.
 
 Run as root: `.venv/bin/python bench/build_bench.py [--runs N]`; prints a markdown table.
 State lives in a temporary PYCOMPOSE_ROOT; the docker image it tags is removed after.
@@ -46,12 +49,13 @@ CMD ["cat", "/app/out.txt"]
 COMPOSE = "services:\n  app:\n    build: .\n"
 
 
-def timed(action: Callable[[], object], runs: int) -> list[float]:
-    samples = []
+def timed(actions: dict[str, Callable[[], object]], runs: int) -> dict[str, list[float]]:
+    samples: dict[str, list[float]] = {name: [] for name in actions}
     for _ in range(runs):
-        start = time.perf_counter()
-        action()
-        samples.append(time.perf_counter() - start)
+        for name, action in actions.items():
+            start = time.perf_counter()
+            action()
+            samples[name].append(time.perf_counter() - start)
     return samples
 
 
@@ -79,7 +83,14 @@ def main() -> None:
         (context / "Dockerfile").write_text(DOCKERFILE)
         (context / "message.txt").write_text("world\n")
         (context / "compose.yaml").write_text(COMPOSE)
-        env = {**os.environ, "PYCOMPOSE_ROOT": str(work / "root"), "HOME": str(work)}
+        env = {
+            **os.environ,
+            "PYCOMPOSE_ROOT": str(work / "root"),
+            "HOME": str(work),
+            "XDG_CACHE_HOME": str(work / "cache"),
+        }
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        uncached = {**env, "PYCOMPOSE_SCHEMA_CACHE": "0"}
         ours = [PYCOMPOSE, "--backend", "namespace", "-p", "buildbench", "--progress", "quiet",
                 "build"]
         theirs = ["docker", "build", "-q", "-t", "pycompose-bench/build:1", str(context)]
@@ -91,15 +102,17 @@ def main() -> None:
 
             store = Store.at_state_root(work / "root")
             options = BuildOptions(context=context, tags=("buildbench-app",))
-            results = {
-                "pycompose build (CLI, namespace)": timed(lambda: run(ours, env, context),
-                                                          args.runs),
-                "pycompose Builder.build (library)": timed(
-                    lambda: Builder(store).build(options), args.runs
-                ),
-                "docker build -q (CLI, engine)": timed(lambda: run(theirs, env, context),
-                                                       args.runs),
-            }
+            results = timed(
+                {
+                    "pycompose build (CLI, namespace)": lambda: run(ours, env, context),
+                    "pycompose build (CLI, namespace, no schema cache)": lambda: run(
+                        ours, uncached, context
+                    ),
+                    "pycompose Builder.build (library)": lambda: Builder(store).build(options),
+                    "docker build -q (CLI, engine)": lambda: run(theirs, env, context),
+                },
+                args.runs,
+            )
         finally:
             subprocess.run(["docker", "rmi", "-f", "pycompose-bench/build:1"],
                            capture_output=True, check=False)

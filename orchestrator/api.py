@@ -144,11 +144,21 @@ class Composer:
         self.backend_name = backend_name
         self.events = events
         self.parallel = parallel
-        if ingress is None:
+        self._ingress = ingress
+
+    @property
+    def ingress(self) -> IngressController:
+        """The ingress controller, made on first use: its module brings in asyncio, a
+        noticeable share of the start-up of `ps`, `build` or `logs`, which never use it."""
+        if self._ingress is None:
             from orchestrator.ingress.controller import ProcessIngressController
 
-            ingress = ProcessIngressController()
-        self.ingress = ingress
+            self._ingress = ProcessIngressController()
+        return self._ingress
+
+    @ingress.setter
+    def ingress(self, controller: IngressController) -> None:
+        self._ingress = controller
 
     @classmethod
     def open(

@@ -86,9 +86,12 @@ def _private_run_and_state_dirs(tmp_path_factory: pytest.TempPathFactory) -> Ite
     """Every daemon a test starts (ingress proxies, the supervisor) keeps its files in tmp
     dirs of this session, and none outlives the session: CLI subprocesses inherit these."""
     root = tmp_path_factory.mktemp("pycompose-dirs")
-    saved = {k: os.environ.get(k) for k in ("PYCOMPOSE_RUN_DIR", "PYCOMPOSE_STATE_DIR")}
+    saved = {
+        k: os.environ.get(k) for k in ("PYCOMPOSE_RUN_DIR", "PYCOMPOSE_STATE_DIR", "XDG_CACHE_HOME")
+    }
     os.environ["PYCOMPOSE_RUN_DIR"] = str(root / "run")
     os.environ["PYCOMPOSE_STATE_DIR"] = str(root / "state")
+    os.environ["XDG_CACHE_HOME"] = str(root / "cache")  # the CLI's schema cache
     try:
         yield
     finally:

@@ -27,6 +27,7 @@ class GlobalOptions:
             "project_directory": self.project_directory,
             "env_files": self.env_files or None,
             "profiles": split_list(self.profiles),
+            "schema_cache": True,
         }
         values.update(overrides)
         return LoadOptions(**values)  # type: ignore[arg-type]

@@ -238,7 +238,8 @@ def ps(
 
     with composer(opts) as comp:
         containers = comp.containers(services, all=show_all)
-        routes = comp.ingress.status(comp.project.name)
+        # only the PORTS column needs the ingress state (and its controller's imports)
+        routes = [] if quiet or only_services else comp.ingress.status(comp.project.name)
     if quiet:
         for c in containers:
             click.echo(c.id)

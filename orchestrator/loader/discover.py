@@ -59,6 +59,9 @@ class LoadOptions:
     enabled_services: tuple[str, ...] = ()
     # False skips the cross-reference checks (for parse/normalise-only uses of a file)
     semantic_checks: bool = True
+    # True lets the schema stage answer from the record of documents that passed before
+    # (``schema_cache``): the CLI turns it on; library callers get no files written
+    schema_cache: bool = False
 
 
 @dataclass(frozen=True)

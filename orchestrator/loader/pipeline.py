@@ -117,7 +117,7 @@ def load_documents(
     options: LoadOptions,
 ) -> tuple[Document, Discovered, dict[str, str], _FileLoader]:
     """Everything up to and including the schema: the merged, validated document."""
-    from orchestrator.loader import envfile, schema
+    from orchestrator.loader import envfile, schema_cache
 
     environ = dict(options.environ if options.environ is not None else os.environ)
     found = discover(options, environ)
@@ -129,7 +129,7 @@ def load_documents(
     files = _FileLoader(env, options.interpolate)
     docs = [_expand(files.source(source), files, env) for source in found.sources]
     merged = _merge_all(docs)
-    problems = schema.validate(merged)
+    problems = schema_cache.validate(merged, use_cache=options.schema_cache)
     if problems:
         raise ConfigError(problems)
     return merged, found, env, files

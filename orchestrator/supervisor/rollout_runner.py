@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 from orchestrator import labels
@@ -235,14 +236,31 @@ class _Runner:
             f"({self.op.config.order})",
         )
         self._record(machine.BatchStarted(action.index, self.clock()))
+        # the replicas of a batch are replaced at the same time, as swarm does: parallelism
+        # is "how many at a time", so a stop-first batch of 2 has 2 replicas down at once
+        outcomes: dict[int, PycomposeError | None] = {}
+        if len(action.replicas) == 1:
+            outcomes[action.replicas[0]] = self._try_start(self.slots[action.replicas[0]])
+        else:
+            with ThreadPoolExecutor(max_workers=len(action.replicas)) as pool:
+                futures = {
+                    number: pool.submit(self._try_start, self.slots[number])
+                    for number in action.replicas
+                }
+            outcomes = {number: future.result() for number, future in futures.items()}
         for number in action.replicas:
-            slot = self.slots[number]
-            try:
-                self._start_replica(slot)
-            except PycomposeError as exc:
-                self._record(machine.Failed(number, self.clock(), str(exc)))
-                continue
-            self._record(machine.Started(number, self.clock()))
+            failure = outcomes[number]
+            if failure is not None:
+                self._record(machine.Failed(number, self.clock(), str(failure)))
+            else:
+                self._record(machine.Started(number, self.clock()))
+
+    def _try_start(self, slot: _Slot) -> PycomposeError | None:
+        try:
+            self._start_replica(slot)
+        except PycomposeError as exc:
+            return exc
+        return None
 
     def _start_replica(self, slot: _Slot) -> None:
         spec = slot.update.spec

@@ -18,7 +18,7 @@ import pytest
 from orchestrator import labels as L
 from orchestrator.backends.base import Attachment, ContainerSpec, NetworkSpec, VolumeSpec
 from orchestrator.backends.docker import DockerBackend
-from orchestrator.errors import Conflict, EngineUnavailable, NotFound
+from orchestrator.errors import Conflict, EngineUnavailable, NotFound, PycomposeError
 from orchestrator.model import Network, PortConfig, Service, ServiceVolume, Ulimit, Volume
 from tests.support.images import HTTPD_COMMAND
 
@@ -124,11 +124,25 @@ def test_bind_mount_and_named_volume(
 def test_bind_mount_creates_a_missing_host_path(
     backend: DockerBackend, busybox_image: str, project_name: str, tmp_path: Path
 ) -> None:
+    """The short syntax (and `create_host_path: true`) has the engine create the path."""
     missing = tmp_path / "made" / "by-engine"
-    mount = ServiceVolume(type="bind", source=str(missing), target="/m")
+    mount = ServiceVolume(
+        type="bind", source=str(missing), target="/m", bind_create_host_path=True
+    )
     run(backend, make_spec(project_name, busybox_image, volumes=(mount,)))
 
     assert missing.is_dir()
+
+
+def test_long_syntax_bind_of_a_missing_path_is_refused(
+    backend: DockerBackend, busybox_image: str, project_name: str, tmp_path: Path
+) -> None:
+    """Long syntax without `create_host_path: true`: nothing is created, the engine refuses."""
+    missing = tmp_path / "not-there"
+    mount = ServiceVolume(type="bind", source=str(missing), target="/m")
+    with pytest.raises(PycomposeError, match="does not exist"):
+        run(backend, make_spec(project_name, busybox_image, volumes=(mount,)))
+    assert not missing.exists()
 
 
 def test_tmpfs_and_read_only_rootfs(

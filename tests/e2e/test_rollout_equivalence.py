@@ -15,17 +15,24 @@ rolls 4 replicas with a healthcheck from one tag of the busybox test image to an
 - the end: 4 running replicas of the new image, or, when the update fails, exit code 13
   and 4 running replicas of the old image again.
 
-One difference is by design (README, "Swarm's deploy.* on one host"): on one host a batch
-must survive ``monitor`` before the next starts and a start-first old replica is retired
-only then; swarm counts failures during ``monitor`` but moves on as soon as the new tasks
-run. With ``monitor: 0s`` the two are the same; with ``monitor: 1s`` the test asserts that
-the single-host figures are swarm's plus exactly that second.
+Batches, order, end state and the rollback are the same; the timings agree within each
+engine's own latency, and three differences are asserted as such (docs/swarm.md, "Same
+update_config, same behaviour"): one host holds a batch for ``monitor`` (by design,
+README) where swarm only counts failures during it; swarm drains a networked task for 2 s
+(moby's gossip-converge pause) before stopping it; and swarm starts ``delay`` once the new
+tasks run, not once the old ones are gone, so start-first can briefly run more than
+replicas + parallelism. Both replace the replicas of a batch at the same time, so both
+may dip to replicas - parallelism during a stop-first update. With PYCOMPOSE_EQUIVALENCE_REPORT=FILE each observation is
+appended to FILE as a JSON line (the figures of that table).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
+import json
+import os
 import secrets
 import subprocess
 import sys
@@ -56,13 +63,16 @@ SLEEP = '["sh", "-c", "trap \'exit 0\' TERM; sleep 1000 & wait"]'
 FAILING = '["sh", "-c", "exit 3"]'
 REPLICAS = 4
 DELAY = 2.0
+# swarm counts a new task's failure only within `monitor` of seeing it run (or fail): with a
+# monitor near 0 a task that exits at once can slip through; a zero one means swarm's 5 s
+MONITOR = 1.0
 # what each engine adds to `delay` between batches (see _delay_honoured), with room for
 # two daemons sharing 2 cores
 HOST_LATENCY = 1.5
 SWARM_LATENCY = 3.8
 
 
-def compose(image: str, *, order: str, monitor: str = "0s", command: str = SLEEP) -> str:
+def compose(image: str, *, order: str, command: str = SLEEP) -> str:
     return f"""
 services:
   web:
@@ -76,10 +86,10 @@ services:
       update_config:
         parallelism: 2
         delay: {DELAY:g}s
-        monitor: {monitor}
+        monitor: {MONITOR:g}s
         order: {order}
         failure_action: rollback
-      rollback_config: {{parallelism: 0, monitor: 0s}}
+      rollback_config: {{parallelism: 0, monitor: {MONITOR:g}s}}
 """
 
 
@@ -180,10 +190,6 @@ class OnSwarm(Side):
     def label(self) -> str:
         return f"{STACK_LABEL}={self.name}"
 
-    def swarm_service(self) -> dict[str, Any]:
-        found: dict[str, Any] = self.swarm.client.api.inspect_service(f"{self.name}_web")
-        return found
-
     def slot(self, attributes: dict[str, str]) -> int:
         return int(attributes[TASK_NAME_LABEL].split(".")[1])  # <stack>_web.<slot>.<task id>
 
@@ -254,9 +260,7 @@ class Recorder:
         return sorted(self.found, key=lambda e: int(e["timeNano"]))
 
 
-def observe(
-    side: Side, events: list[dict[str, Any]], new_image: str, returncode: int
-) -> Observed:
+def observe(side: Side, events: list[dict[str, Any]], new_image: str, returncode: int) -> Observed:
     lives: dict[str, Life] = {}
     running = REPLICAS  # the update starts from 4 running replicas (start() checked)
     fewest = most = running
@@ -343,10 +347,16 @@ def update_both(sides: list[Side], text: str, new_image: str) -> list[Observed]:
     recorded = [recorder.stop() for recorder in recorders]
     for side, result in zip(sides, results, strict=True):
         assert "Traceback" not in result.stderr, f"{side.kind}: {result.stderr}"
-    return [
+    observed = [
         observe(side, events, new_image, result.returncode)
         for side, events, result in zip(sides, recorded, results, strict=True)
     ]
+    report = os.environ.get("PYCOMPOSE_EQUIVALENCE_REPORT")
+    if report:  # for the table in docs/swarm.md: one JSON line per side and update
+        with open(report, "a") as out:
+            for side, seen in zip(sides, observed, strict=True):
+                out.write(json.dumps({"side": side.kind, **dataclasses.asdict(seen)}) + "\n")
+    return observed
 
 
 @pytest.fixture(scope="module")
@@ -391,11 +401,13 @@ def _report(host: Observed, swarm: Observed) -> str:
 
 def _delay_honoured(host: Observed, swarm: Observed, why: str) -> None:
     """Both wait at least ``delay`` between a batch being healthy and the next one's first
-    step, plus no more than their own latency: on one host the runner's polling, drain and
-    stop; on swarm the agent reporting "running" to the manager and, before it stops a
-    networked task, moby's 2 s gossip-converge pause after taking it out of DNS."""
+    step, plus no more than their own latency: on one host the runner's polling, retiring
+    and stopping; on swarm the agent reporting "running" to the manager and, before it
+    stops a networked task, moby's 2 s gossip-converge pause after taking it out of DNS.
+    One host also holds the batch for ``monitor`` first (by design, README); swarm only
+    counts failures during it."""
     assert len(host.gaps) == len(swarm.gaps) == 1, why
-    assert DELAY - 0.1 <= host.gaps[0] <= DELAY + HOST_LATENCY, why
+    assert DELAY + MONITOR - 0.1 <= host.gaps[0] <= DELAY + MONITOR + HOST_LATENCY, why
     assert DELAY - 0.1 <= swarm.gaps[0] <= DELAY + SWARM_LATENCY, why
 
 
@@ -416,9 +428,6 @@ def test_stop_first_batches_delay_and_order_match(
     assert host.most == swarm.most == REPLICAS, why
     assert min(host.fewest, swarm.fewest) >= REPLICAS - 2, why
     assert host.final == swarm.final == ((new, True),) * REPLICAS, why
-    # `monitor: 0s` reached the engine as "no monitoring" (1 ns), not as unset (5 s)
-    spec = sides[1].swarm_service()["Spec"]  # type: ignore[attr-defined]
-    assert spec["UpdateConfig"]["Monitor"] == 1
 
 
 def test_start_first_batches_delay_and_order_match(
@@ -437,7 +446,11 @@ def test_start_first_batches_delay_and_order_match(
     assert host.stopped_first == swarm.stopped_first == (False,) * REPLICAS, why
     assert all(lag >= 0 for lag in host.retire_lag + swarm.retire_lag), why
     assert host.fewest == swarm.fewest == REPLICAS, why
-    assert max(host.most, swarm.most) <= REPLICAS + 2, why
+    # one host retires a batch's old replicas before the delay starts: at most 4 + 2 ran.
+    # Swarm starts the delay once the new tasks run and drains the old ones meanwhile
+    # (2 s gossip pause), so with a delay that short the next batch can start beside them
+    assert host.most == REPLICAS + 2, why
+    assert REPLICAS + 2 <= swarm.most <= REPLICAS + 4, why
     assert host.final == swarm.final == ((new, True),) * REPLICAS, why
 
 

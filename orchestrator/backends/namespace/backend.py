@@ -17,10 +17,12 @@ Networking (``networking.py`` holds the compose rules): one bridge per compose n
 one network namespace ("sandbox") per container, kept by ``runtime.net``'s manager under
 ``<root>/net``; host-mode ports are DNAT rules of that manager, ingress ports the ingress
 proxy's (which balances over the ``addresses`` that ``observe`` reports). Names are served
-by ``runtime.dns``'s daemon on every bridge's gateway (state under ``$PYCOMPOSE_RUN_DIR/dns``):
-its records are rebuilt from every container of the state root whenever one is created,
-started, stopped, renamed, removed or (dis)connected. Each container gets ``/etc/hosts``,
-``/etc/resolv.conf`` and ``/etc/hostname`` files from its bundle directory, bind-mounted.
+by ``runtime.dns``'s daemon on every bridge's gateway (state under ``<root>/dns``): its
+records are rebuilt from every container of the state root whenever one is started,
+stopped, renamed, removed or (dis)connected; a create adds its one member to the view the
+last rebuild left (``networking.DnsView``), which is the hot path of every start. Each
+container gets ``/etc/hosts``, ``/etc/resolv.conf`` and ``/etc/hostname`` files from its
+bundle directory, bind-mounted.
 
 Volumes and files (``files.py`` holds the rules, docs/volumes.md what users see): named
 volumes are directories of the records (bind-style ones a symlink to their device);
@@ -290,11 +292,11 @@ class NamespaceBackend:
         )
         return state, path, mounts
 
-    def _connect(self, spec: ContainerSpec, state: netw.NetState) -> None:
+    def _connect(self, spec: ContainerSpec, state: netw.NetState) -> tuple[Endpoint, ...]:
         """Sandbox, one endpoint per attachment, host-mode ports: a port in use is a
-        Conflict naming it before any of it exists."""
+        Conflict naming it before any of it exists. The endpoints made, in attach order."""
         if not state.owner:
-            return
+            return ()
         mappings = netw.port_mappings(spec) if state.mode != "host" else ()
         if mappings and state.mode == "none":
             raise Unsupported(f"container {spec.name}: network_mode none cannot publish ports")
@@ -306,21 +308,30 @@ class NamespaceBackend:
                     f"port {mapping.container_port})"
                 )
         if not state.sandbox:
-            return
+            return ()
         self.net.create_sandbox(state.sandbox)
-        for attachment in spec.attachments:
+        endpoints = tuple(
             self.net.attach(
                 state.sandbox,
                 attachment.network,
                 address=attachment.ipv4_address,
                 mac=attachment.mac_address,
             )
+            for attachment in spec.attachments
+        )
         if mappings:
             self.net.publish(state.sandbox, mappings)
+        return endpoints
 
-    def _write_net_files(self, container_id: str, state: netw.NetState) -> None:
+    def _write_net_files(
+        self,
+        container_id: str,
+        state: netw.NetState,
+        endpoints: Sequence[Endpoint] | None = None,
+    ) -> None:
         """The record and, for a container with a network of its own, the files it sees
-        (rewritten in place, so a running container sees the change)."""
+        (rewritten in place, so a running container sees the change). ``endpoints``: the
+        sandbox's, when the caller has just made them (read again otherwise)."""
         directory = self._bundle(container_id)
         state.save(directory)
         if not state.owner:
@@ -334,7 +345,8 @@ class NamespaceBackend:
             hosts = netw.hosts_file(state, (), base=base)
             resolv = netw.resolv_conf(state, None, host_resolv)
         else:
-            endpoints = self._endpoints(state.sandbox)
+            if endpoints is None:
+                endpoints = self._endpoints(state.sandbox)
             gateway = endpoints[0].gateway if endpoints else None
             hosts = netw.hosts_file(
                 state, [e.address for e in endpoints], host_gateway=gateway
@@ -372,18 +384,32 @@ class NamespaceBackend:
                 addresses={e.network: e.address for e in self._endpoints(state.sandbox)},
             )
 
-    def _refresh_dns(self) -> None:
+    def _refresh_dns(self, added: netw.Member | None = None) -> None:
         """Rebuild every name from the containers as they are now and make the daemon
         serve them. Serialised across threads and processes, so an older view never
-        lands after a newer one."""
+        lands after a newer one.
+
+        ``added``: a container just created, known from memory. It joins the members of
+        the last rebuild (``DnsView``) when the state root holds exactly those containers
+        and it; reading every container again costs more than the rest of a start once
+        there are a few dozen. Whatever else changed (a stop, a rename, a crash between a
+        change and its refresh) shows as other ids or is rebuilt by its own refresh."""
         lock = self.root / "dns.lock"
         self.root.mkdir(parents=True, exist_ok=True)
         fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            members = list(self._members())
+            view_file = self.root / netw.DNS_VIEW
+            ids = self.records.container_ids()  # before the scan: see DnsView
+            members: tuple[netw.Member, ...] | None = None
+            if added is not None:
+                view = netw.DnsView.load(view_file)
+                members = view.plus(added, ids) if view is not None else None
+            if members is None:
+                members = tuple(self._members())
             gateways = {n.name: n.gateway for n in self.net.networks()}
             self.dns.apply(netw.dns_records(members, gateways))
+            netw.DnsView(frozenset(ids), members).save(view_file)
         finally:
             os.close(fd)
 
@@ -587,14 +613,27 @@ class NamespaceBackend:
         )
         self.records.claim_name(spec.name, container_id)
         try:
-            self._connect(spec, net_state)
+            endpoints = self._connect(spec, net_state)
             self.records.save_meta(meta)
             self.runtime.create(config)
             nsfiles.write_files(bundle, entries)
             nsfiles.make_anonymous(bundle, len(anonymous))
-            self._write_net_files(container_id, net_state)
+            self._write_net_files(
+                container_id, net_state, endpoints if net_state.owner else None
+            )
             if net_state.owner and net_state.sandbox:
-                self._refresh_dns()
+                self._refresh_dns(
+                    netw.Member(
+                        id=container_id,
+                        name=spec.name,
+                        project=labels.get(L.PROJECT, ""),
+                        service=labels.get(L.SERVICE, ""),
+                        status="created",
+                        state=net_state,
+                        aliases={k: tuple(v) for k, v in meta.attachments.items()},
+                        addresses={e.network: e.address for e in endpoints},
+                    )
+                )
         except BaseException:
             self.runtime.delete(container_id, force=True)
             self._disconnect(container_id, net_state)

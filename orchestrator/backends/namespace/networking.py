@@ -35,6 +35,7 @@ from orchestrator.runtime.dns import Client, Records, Zone
 from orchestrator.runtime.net import NetworkConfig, PortMapping
 
 NET_STATE = "net.json"
+DNS_VIEW = "dns-view.json"  # under the state root, beside dns.lock
 HOSTS, RESOLV_CONF, HOSTNAME = "hosts", "resolv.conf", "hostname"
 _DRIVERS = (None, "bridge")
 _LIVE = ("created", "running", "restarting", "paused")
@@ -460,6 +461,70 @@ class Member:
     @property
     def live(self) -> bool:
         return self.status in _LIVE
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "project": self.project,
+            "service": self.service,
+            "status": self.status,
+            "state": self.state.to_json(),
+            "aliases": {k: list(v) for k, v in self.aliases.items()},
+            "addresses": dict(self.addresses),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Member:
+        return cls(
+            id=str(data["id"]),
+            name=str(data["name"]),
+            project=str(data["project"]),
+            service=str(data["service"]),
+            status=str(data["status"]),
+            state=NetState.from_json(data["state"]),
+            aliases={str(k): tuple(str(a) for a in v) for k, v in data["aliases"].items()},
+            addresses={str(k): str(v) for k, v in data["addresses"].items()},
+        )
+
+
+@dataclass(frozen=True)
+class DnsView:
+    """The members the DNS was last built from, and every container id there was then
+    (members or not: host network, joined namespaces). Kept beside the DNS lock so that a
+    create adds its one member to it instead of reading every container again; any other
+    change, or ids that differ from the state root's, rebuilds it from the containers."""
+
+    ids: frozenset[str]
+    members: tuple[Member, ...]
+
+    def plus(self, member: Member, ids: Iterable[str]) -> tuple[Member, ...] | None:
+        """The members with ``member`` added, when ``ids`` (the state root's containers
+        now) are this view's plus ``member``'s; None when anything else changed."""
+        if set(ids) != self.ids | {member.id}:
+            return None
+        # in id order, as a rebuild reads them: the same records, not merely equivalent
+        return tuple(sorted((*(m for m in self.members if m.id != member.id), member),
+                            key=lambda m: m.id))
+
+    @classmethod
+    def load(cls, path: Path) -> DnsView | None:
+        """None when missing or unreadable: the caller rebuilds."""
+        try:
+            data = json.loads(path.read_bytes())
+            return cls(
+                ids=frozenset(str(i) for i in data["ids"]),
+                members=tuple(Member.from_json(m) for m in data["members"]),
+            )
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return None
+
+    def save(self, path: Path) -> None:
+        """Whole or not at all (a rename); no fsync: a lost view is only a slower rebuild."""
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        data = {"ids": sorted(self.ids), "members": [m.to_json() for m in self.members]}
+        tmp.write_text(json.dumps(data, sort_keys=True))
+        os.replace(tmp, path)
 
 
 def dns_records(members: Iterable[Member], gateways: Mapping[str, str]) -> Records:

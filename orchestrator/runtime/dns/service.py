@@ -33,7 +33,6 @@ from orchestrator.runtime.dns.records import Records, problems
 from orchestrator.runtime.dns.state import (
     StateFiles,
     read_json,
-    records_from_file,
     records_to_file,
     write_json_atomic,
 )
@@ -89,17 +88,19 @@ class DnsService:
             if pid is not None and not self._serves_port(pid):
                 self._terminate(pid)  # started for another port: one daemon per directory
                 pid = None
-            current = self._read_records()
+            # compared as JSON, not parsed back: the file is ours, and parsing every
+            # record again on each container start costs more than the comparison
+            current = read_json(self.files.records)
+            previous = _file_generation(current)
             status = read_json(self.files.status) if pid is not None else None
             if (
                 pid is not None
-                and current is not None
-                and current[1].to_json() == wanted
-                and _acknowledged(status, pid, current[0])
+                and previous > 0
+                and current.get("records") == wanted
+                and _acknowledged(status, pid, previous)
                 and not _listener_errors(status)
             ):
                 return
-            previous = current[0] if current is not None else 0
             generation = max(previous, _status_generation(status)) + 1
             self._write_records(generation, records)
             if pid is None:
@@ -148,15 +149,6 @@ class DnsService:
             yield
         finally:
             os.close(fd)  # releases the lock
-
-    def _read_records(self) -> tuple[int, Records] | None:
-        data = read_json(self.files.records)
-        if data is None:
-            return None
-        try:
-            return records_from_file(data)
-        except ValueError:
-            return None  # unreadable: rewritten whole now
 
     def _write_records(self, generation: int, records: Records) -> None:
         try:
@@ -282,6 +274,16 @@ def _acknowledged(status: Any, pid: int, generation: int) -> bool:
         and isinstance(status.get("generation"), int)
         and status["generation"] >= generation
     )
+
+
+def _file_generation(data: Any) -> int:
+    """The generation of the records file's content; 0 when it is missing or malformed
+    (it is then rewritten whole)."""
+    if isinstance(data, dict) and isinstance(data.get("records"), dict):
+        generation = data.get("generation")
+        if isinstance(generation, int) and not isinstance(generation, bool) and generation > 0:
+            return generation
+    return 0
 
 
 def _status_generation(status: Any) -> int:

@@ -61,7 +61,8 @@ def write_json_atomic(path: Path, value: Any) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(value, handle, indent=1, sort_keys=True)
+            # dumps, not dump: only dumps uses the C encoder
+            handle.write(json.dumps(value, sort_keys=True))
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):

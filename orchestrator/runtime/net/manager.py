@@ -372,11 +372,9 @@ class NetworkManager:
             )
             route = sandbox.default_network is None and not net.info.internal
             try:
-                links.add_veth(
-                    endpoint.host_veth, net.info.bridge, sandbox.path, ifname, endpoint.mac
-                )
-                links.configure_inside(
-                    sandbox.path, ifname, leased, prefixlen, net.info.gateway if route else None
+                links.add_endpoint(
+                    endpoint.host_veth, net.info.bridge, sandbox.path, ifname, endpoint.mac,
+                    leased, prefixlen, net.info.gateway if route else None,
                 )
                 self._fw.ensure(net.info.bridge)  # docker may have started since
                 updated = replace(

@@ -580,15 +580,12 @@ def service_mode(service: Service, deploy: Deploy) -> dict[str, Any]:
 
 def update_config(config: UpdateConfig) -> dict[str, Any]:
     """update_config / rollback_config, every field written out (swarm's defaults are the
-    model's defaults, so an unset key still means what it means on one host).
-
-    ``monitor: 0`` is sent as 1 ns: the engine reads a zero Monitor as "unset" and
-    applies swarm's 5 s default, whereas 0 means "no monitoring" on one host."""
+    model's defaults, so an unset key still means what it means on one host)."""
     return {
         "Parallelism": config.parallelism,
         "Delay": nanoseconds(config.delay),
         "FailureAction": config.failure_action,
-        "Monitor": nanoseconds(config.monitor) or 1,
+        "Monitor": nanoseconds(config.monitor),
         "MaxFailureRatio": config.max_failure_ratio,
         "Order": config.order,
     }

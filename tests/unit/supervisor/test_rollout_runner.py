@@ -371,3 +371,24 @@ def test_an_unreadable_spec_is_a_config_error() -> None:
 
     with pytest.raises(ConfigError, match="unreadable"):
         decode_service("web", "zlib:not-base64!")
+
+
+def test_the_replicas_of_a_batch_are_replaced_at_the_same_time(clock: FakeClock) -> None:
+    """parallelism is how many at a time (as in swarm): both stops of a stop-first batch of 2
+    are in flight together, or the barrier breaks."""
+    import threading
+
+    class Together(FakeBackend):
+        barrier = threading.Barrier(2, timeout=5)
+
+        def stop_container(self, container_id: str, timeout: float | None = None) -> None:
+            self.barrier.wait()
+            super().stop_container(container_id, timeout)
+
+    old, new = web(replicas=2, parallelism=2), web("img/web:2", replicas=2, parallelism=2)
+    fake = Together(clock=clock)
+    up(fake, old)
+    op = rollout_of(old, new, fake)
+    run(op, fake, clock, [])
+    digest = config_hash(new.services["web"], new)
+    assert state(fake) == [(f"p-web-{n}", digest, "1") for n in (1, 2)]
