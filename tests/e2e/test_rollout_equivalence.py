@@ -22,8 +22,9 @@ README) where swarm only counts failures during it; swarm drains a networked tas
 (moby's gossip-converge pause) before stopping it; and swarm starts ``delay`` once the new
 tasks run, not once the old ones are gone, so start-first can briefly run more than
 replicas + parallelism. Both replace the replicas of a batch at the same time, so both
-may dip to replicas - parallelism during a stop-first update. With PYCOMPOSE_EQUIVALENCE_REPORT=FILE each observation is
-appended to FILE as a JSON line (the figures of that table).
+may dip to replicas - parallelism during a stop-first update. With
+PYCOMPOSE_EQUIVALENCE_REPORT=FILE each observation is appended to FILE as a JSON line (the
+figures of that table).
 """
 
 from __future__ import annotations
