@@ -6,7 +6,8 @@ HEALTHCHECK...) once to warm their caches, then rebuild it unchanged N times. Me
 our builder called as a library (no process start), and `docker build -q` (the classic
 builder through the docker CLI). Target: no slower than docker. The CLI runs as installed:
 byte-compiled (PYTHONDONTWRITEBYTECODE is dropped, so the cold run writes the caches) and
-with the schema cache (a private XDG_CACHE_HOME); one row shows it turned off. Rounds are
+with the loader's caches (schema and parse, a private XDG_CACHE_HOME); one row shows them
+turned off (PYCOMPOSE_SCHEMA_CACHE=0 switches off both). Rounds are
 interleaved (one sample of each per round), so load from elsewhere hits every row alike.
 
 Run as root: `.venv/bin/python bench/build_bench.py [--runs N]`; prints a markdown table.
@@ -105,7 +106,7 @@ def main() -> None:
             results = timed(
                 {
                     "pycompose build (CLI, namespace)": lambda: run(ours, env, context),
-                    "pycompose build (CLI, namespace, no schema cache)": lambda: run(
+                    "pycompose build (CLI, namespace, no loader caches)": lambda: run(
                         ours, uncached, context
                     ),
                     "pycompose Builder.build (library)": lambda: Builder(store).build(options),

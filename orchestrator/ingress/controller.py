@@ -30,7 +30,8 @@ from orchestrator.errors import (
     UsageError,
     WaitTimeout,
 )
-from orchestrator.ingress.daemon import (
+from orchestrator.ingress.routes import Route
+from orchestrator.ingress.statefiles import (
     IngressConfig,
     StateFiles,
     read_json,
@@ -38,8 +39,6 @@ from orchestrator.ingress.daemon import (
     valid_project_name,
     write_json_atomic,
 )
-from orchestrator.ingress.proxy import check_bindable
-from orchestrator.ingress.routes import Route
 
 DEFAULT_STATE_DIR = "/run/pycompose/ingress"
 READY_TIMEOUT = 5.0
@@ -333,6 +332,9 @@ class ProcessIngressController:
 
     def _check_new_ports(self, wanted: Sequence[Route], served: Sequence[Route]) -> None:
         """Probe ports the daemon does not hold yet, for a fast, clear error."""
+        # the proxy module brings asyncio: only a command that publishes ports pays for it
+        from orchestrator.ingress.proxy import check_bindable
+
         held = {(r.published, r.protocol) for r in served}
         errors: list[PycomposeError] = []
         for route in wanted:

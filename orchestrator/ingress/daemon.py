@@ -14,7 +14,8 @@ SIGHUP: re-read the config (bind/unbind routes, apply drains) and observe at onc
 SIGTERM/SIGINT: close the listeners and exit. Membership is refreshed through the Backend
 protocol (never an engine SDK), so the same daemon serves every backend.
 
-The file formats live here because the daemon owns them; the controller imports them.
+The daemon owns the file formats; they live in ``statefiles.py`` (re-exported here) so the
+controller reads and writes them without importing asyncio.
 """
 
 from __future__ import annotations
@@ -22,10 +23,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import logging
 import os
-import re
 import signal
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -37,147 +36,18 @@ from orchestrator.errors import ConfigError, Conflict, PycomposeError
 from orchestrator.ingress.pool import Member, members
 from orchestrator.ingress.proxy import Proxy, describe, make_proxy
 from orchestrator.ingress.routes import Route
+from orchestrator.ingress.statefiles import (
+    IngressConfig,
+    StateFiles,
+    read_json,
+    route_to_json,
+    valid_project_name,
+    write_json_atomic,
+)
 
 log = logging.getLogger("orchestrator.ingress.daemon")
 
 REFRESH_INTERVAL = 0.5
-_PROJECT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
-
-
-# ---------------------------------------------------------------- state files
-
-
-@dataclass(frozen=True)
-class StateFiles:
-    """Where one project's ingress files are in ``state_dir``."""
-
-    state_dir: Path
-    project: str
-
-    @property
-    def config(self) -> Path:
-        return self.state_dir / f"{self.project}.json"
-
-    @property
-    def pid(self) -> Path:
-        return self.state_dir / f"{self.project}.pid"
-
-    @property
-    def status(self) -> Path:
-        return self.state_dir / f"{self.project}.status.json"
-
-    @property
-    def log(self) -> Path:
-        return self.state_dir / f"{self.project}.log"
-
-    def all(self) -> tuple[Path, ...]:
-        return (self.config, self.pid, self.status, self.log)
-
-
-def valid_project_name(project: str) -> bool:
-    """Compose's project name rule; also keeps a name from escaping the state directory."""
-    return bool(_PROJECT_NAME.match(project))
-
-
-@dataclass(frozen=True)
-class IngressConfig:
-    """What the daemon must serve.
-
-    ``drains`` maps each drained container id to the generation that drained it: a drain
-    ends once the daemon sees the container stopped (a later ``start`` serves it again),
-    and the generation tells a new drain of the same container from the finished one.
-    """
-
-    backend: str
-    routes: tuple[Route, ...]
-    drains: Mapping[str, int] = field(default_factory=dict)
-    generation: int = 0
-
-    @property
-    def drained(self) -> tuple[str, ...]:
-        return tuple(sorted(self.drains))
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "backend": self.backend,
-            "routes": [route_to_json(r) for r in self.routes],
-            "drained": list(self.drained),
-            "drain_generations": dict(sorted(self.drains.items())),
-            "generation": self.generation,
-        }
-
-    @classmethod
-    def from_json(cls, data: Any, *, default_backend: str = "") -> IngressConfig:
-        """Parse a config file's content; ValueError saying what is wrong."""
-        if not isinstance(data, dict):
-            raise ValueError("expected a JSON object")
-        backend = data.get("backend") or default_backend
-        if not isinstance(backend, str) or not backend:
-            raise ValueError("'backend' must be a non-empty string")
-        raw_routes = data.get("routes", [])
-        drained = data.get("drained", [])
-        generation = data.get("generation", 0)
-        if not isinstance(raw_routes, list):
-            raise ValueError("'routes' must be a list")
-        if not isinstance(drained, list) or not all(isinstance(d, str) for d in drained):
-            raise ValueError("'drained' must be a list of container ids")
-        if not _is_int(generation):
-            raise ValueError("'generation' must be an integer")
-        generations = data.get("drain_generations", {})
-        if not isinstance(generations, dict) or not all(
-            _is_int(g) for g in generations.values()
-        ):
-            raise ValueError("'drain_generations' must map container ids to integers")
-        routes = tuple(route_from_json(r) for r in raw_routes)
-        drains = {d: int(generations.get(d, 0)) for d in drained}
-        return cls(backend, routes, drains, generation)
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def route_to_json(route: Route) -> dict[str, Any]:
-    return {
-        "service": route.service,
-        "published": route.published,
-        "target": route.target,
-        "protocol": route.protocol,
-        "host_ip": route.host_ip,
-    }
-
-
-def route_from_json(data: Any) -> Route:
-    if not isinstance(data, dict):
-        raise ValueError("each route must be a JSON object")
-    service, published, target = data.get("service"), data.get("published"), data.get("target")
-    protocol, host_ip = data.get("protocol", "tcp"), data.get("host_ip", "0.0.0.0")
-    if not isinstance(service, str) or not service:
-        raise ValueError("a route's 'service' must be a non-empty string")
-    for name, port in (("published", published), ("target", target)):
-        if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
-            raise ValueError(f"a route's {name!r} must be a port number, got {port!r}")
-    if protocol not in ("tcp", "udp"):
-        raise ValueError(f"a route's 'protocol' must be tcp or udp, got {protocol!r}")
-    if not isinstance(host_ip, str):
-        raise ValueError("a route's 'host_ip' must be a string")
-    assert isinstance(published, int) and isinstance(target, int)
-    return Route(service, published, target, protocol, host_ip)
-
-
-def read_json(path: Path) -> Any:
-    """The file's JSON, or None when it is missing or half-written garbage."""
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Readers see the old content or the new, never a torn file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
-    os.replace(tmp, path)
 
 
 # ---------------------------------------------------------------- the daemon

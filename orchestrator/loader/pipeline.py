@@ -49,16 +49,21 @@ class LoadResult:
 class _FileLoader:
     """Parses and interpolates files once each (extends and include reach the same files)."""
 
-    def __init__(self, env: Mapping[str, str], interpolate: bool) -> None:
+    def __init__(
+        self, env: Mapping[str, str], interpolate: bool, *, use_cache: bool = False
+    ) -> None:
         self.env = env
         self.interpolate = interpolate
+        self.use_cache = use_cache  # parse_cache: the CLI's LoadOptions.schema_cache
         self.warnings: list[Problem] = []
         self._cache: dict[str, Document] = {}
 
     def source(self, source: SourceFile) -> Document:
-        from orchestrator.loader import interpolate, yaml_source
+        from orchestrator.loader import interpolate, parse_cache
 
-        doc = yaml_source.parse(source.text, source.path, source.directory)
+        doc = parse_cache.parse(
+            source.text, source.path, source.directory, use_cache=self.use_cache
+        )
         if self.interpolate:
             doc, warnings = interpolate.interpolate(doc, self.env)
             self.warnings.extend(warnings)
@@ -75,15 +80,17 @@ class _FileLoader:
 
 
 def _expand(doc: Document, files: _FileLoader, environ: Mapping[str, str]) -> Document:
-    """include, then extends, for one file."""
-    from orchestrator.loader import extends, include
-
+    """include, then extends, for one file (each stage imported only when the file uses it)."""
     if "include" in doc.data:
+        from orchestrator.loader import include
+
         doc = include.apply_include(doc, _include_loader(environ, files.interpolate, files))
     services = doc.data.get("services")
     if isinstance(services, dict) and any(
         isinstance(s, dict) and "extends" in s for s in services.values()
     ):
+        from orchestrator.loader import extends
+
         doc = extends.apply_extends(doc, files.path)
     return doc
 
@@ -97,7 +104,7 @@ def _include_loader(
         env = envfile.resolve_environment(
             spec.project_directory, list(spec.env_files) or None, environ
         )
-        sub = _FileLoader(env, interpolate)
+        sub = _FileLoader(env, interpolate, use_cache=parent.use_cache)
         docs = [_expand(sub.path(p), sub, environ) for p in spec.paths]
         parent.warnings.extend(sub.warnings)
         return _merge_all(docs)
@@ -126,7 +133,7 @@ def load_documents(
         list(options.env_files) if options.env_files is not None else None,
         environ,
     )
-    files = _FileLoader(env, options.interpolate)
+    files = _FileLoader(env, options.interpolate, use_cache=options.schema_cache)
     docs = [_expand(files.source(source), files, env) for source in found.sources]
     merged = _merge_all(docs)
     problems = schema_cache.validate(merged, use_cache=options.schema_cache)

@@ -8,6 +8,7 @@ Each run is a fresh interpreter that prints ``sys.modules`` when the command is 
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -110,3 +111,42 @@ def test_config_opens_no_backend(project: Path) -> None:
     assert not run.imported("orchestrator.backends.namespace")
     assert not run.imported("orchestrator.backends.docker")
     assert not run.imported("docker")
+
+
+# -- issue 7, second pass: the warm `build`, the lifecycle commands, `ps` ------------------
+
+BUILD_COMPOSE = "services:\n  app:\n    build: .\n"
+BUILD_DOCKERFILE = 'FROM scratch\nCOPY message.txt /message.txt\nLABEL purpose="start-up test"\n'
+# what a warm build needs none of: the graph, planning, running containers, networking,
+# DNS, the ingress, the registry client, YAML (the parse cache answers), the schema checker
+NOT_FOR_A_WARM_BUILD = (
+    "yaml", "jsonschema", "networkx", "docker", "asyncio", "ctypes",
+    "orchestrator.graph", "orchestrator.plan", "orchestrator.executor",
+    "orchestrator.supervisor", "orchestrator.ingress", "orchestrator.runtime.registry",
+    "orchestrator.runtime.container", "orchestrator.runtime.net", "orchestrator.runtime.dns",
+    "orchestrator.backends.namespace.networking", "orchestrator.backends.namespace.convert",
+    "orchestrator.backends.namespace.files", "orchestrator.loader.yaml_source",
+)
+
+
+@pytest.mark.root
+@pytest.mark.skipif(os.geteuid() != 0, reason="the namespace store unpacks layers as root")
+def test_a_warm_namespace_build_imports_only_the_builder(tmp_path: Path) -> None:
+    (tmp_path / "compose.yaml").write_text(BUILD_COMPOSE)
+    (tmp_path / "Dockerfile").write_text(BUILD_DOCKERFILE)
+    (tmp_path / "message.txt").write_text("hello\n")
+    args = ("--backend", "namespace", "-p", "startup", "build")
+    cold, warm = pycompose(tmp_path, *args), pycompose(tmp_path, *args)
+    assert (cold.code, warm.code) == (0, 0), cold.stderr + warm.stderr
+    assert cold.stdout == warm.stdout == "Built startup-app\n"
+    assert cold.imported("yaml")  # the first read parses; the second reads the record
+    assert [p for p in NOT_FOR_A_WARM_BUILD if warm.imported(p)] == []
+
+
+def test_ps_reads_the_ingress_files_without_asyncio(project: Path) -> None:
+    (project / "compose.yaml").write_text(COMPOSE + "    ports: ['8080:80']\n")
+    run = pycompose(project, "--backend", "namespace", "ps")
+    assert run.code == 0, run.stderr
+    assert "orchestrator.ingress.controller" in run.modules
+    assert not run.imported("asyncio")
+    assert not run.imported("orchestrator.backends.namespace.networking")

@@ -43,6 +43,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from orchestrator import labels as L
 from orchestrator.backends.base import (
@@ -60,19 +61,27 @@ from orchestrator.backends.base import (
     ObservedVolume,
     VolumeSpec,
 )
-from orchestrator.backends.namespace import convert
-from orchestrator.backends.namespace import files as nsfiles
-from orchestrator.backends.namespace import networking as netw
 from orchestrator.backends.namespace.store import Meta, Records, state_root
 from orchestrator.errors import Conflict, NotFound, Unsupported
+from orchestrator.lazy import lazy_module
 from orchestrator.model import Build
-from orchestrator.runtime.config import Mount
-from orchestrator.runtime.container import Container, Runtime
-from orchestrator.runtime.dns import DnsService
-from orchestrator.runtime.images import Image, Store, load_docker_save
-from orchestrator.runtime.net import Endpoint, NetworkManager
-from orchestrator.runtime.spawner import ensure_spawner
-from orchestrator.runtime.users import resolve_in_layers
+from orchestrator.runtime.images import Image, Store
+
+# Networking, conversion to the runtime's config and the runtime itself are imported on
+# first use: `build`, `images` and `ps` need none of them, and every CLI run would pay
+# ~30 ms for them (issue 7's bench).
+if TYPE_CHECKING:
+    from orchestrator.backends.namespace import convert
+    from orchestrator.backends.namespace import files as nsfiles
+    from orchestrator.backends.namespace import networking as netw
+    from orchestrator.runtime.config import Mount
+    from orchestrator.runtime.container import Container, Runtime
+    from orchestrator.runtime.dns import DnsService
+    from orchestrator.runtime.net import Endpoint, NetworkManager
+else:
+    convert = lazy_module("orchestrator.backends.namespace.convert")
+    nsfiles = lazy_module("orchestrator.backends.namespace.files")
+    netw = lazy_module("orchestrator.backends.namespace.networking")
 
 # keys the namespace backend cannot honour yet; the loader warns per service that uses them
 UNSUPPORTED_KEYS = frozenset(
@@ -140,6 +149,9 @@ class NamespaceBackend:
     @property
     def runtime(self) -> Runtime:
         """Built on first use: the cgroup driver is detected and the spawner compiled."""
+        from orchestrator.runtime.container import Runtime
+        from orchestrator.runtime.spawner import ensure_spawner
+
         with self._lock:
             if self._runtime is None:
                 self._runtime = Runtime(
@@ -150,6 +162,8 @@ class NamespaceBackend:
     @property
     def net(self) -> NetworkManager:
         """Bridges, sandboxes, leases and published ports of this state root."""
+        from orchestrator.runtime.net import NetworkManager
+
         with self._lock:
             if self._net is None:
                 self._net = NetworkManager(self.root / "net")
@@ -157,6 +171,8 @@ class NamespaceBackend:
 
     @property
     def dns(self) -> DnsService:
+        from orchestrator.runtime.dns import DnsService
+
         with self._lock:
             if self._dns is None:
                 self._dns = DnsService(netw.dns_state_dir(self.root))
@@ -265,6 +281,8 @@ class NamespaceBackend:
     ) -> tuple[netw.NetState, str, tuple[Mount, ...]]:
         """Before anything exists: the container's network record, the namespace it joins
         and the files it gets (its own, or those of the container whose network it shares)."""
+        from orchestrator.runtime.config import Mount
+
         mode = spec.network_mode or "bridge"
         files = self._bundle(container_id)
         if mode.startswith("container:"):
@@ -471,6 +489,8 @@ class NamespaceBackend:
                 f"and pull_policy is {policy!r}: pull it with `pycompose image pull {image}`, "
                 "load it with `pycompose image load -i FILE`, or use pull_policy missing"
             )
+        from orchestrator.runtime.images import load_docker_save
+
         copied = False
         if policy != "always" and self._image_source is not None:
             try:
@@ -567,6 +587,8 @@ class NamespaceBackend:
     # ------------------------------------------------------------------ containers
 
     def create_container(self, spec: ContainerSpec) -> str:
+        from orchestrator.runtime.users import resolve_in_layers
+
         image_name = spec.service.image or ""
         image = self._image(image_name)
         container_id = secrets.token_hex(32)
@@ -783,6 +805,8 @@ class NamespaceBackend:
         env: Mapping[str, str] | None = None,
     ) -> ExecResult:
         """Output is stdout then stderr (no TTY: interactive sessions are not there yet)."""
+        from orchestrator.runtime.users import resolve_in_layers
+
         _, container = self._container(container_id)
         who = resolve_in_layers(user, container.config.lowerdirs) if user else None
         result = container.exec(

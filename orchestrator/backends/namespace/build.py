@@ -16,11 +16,10 @@ from typing import TYPE_CHECKING
 from orchestrator.errors import NotFound, Unsupported
 from orchestrator.model import Build
 from orchestrator.runtime.build import Builder, BuildOptions, BuildResult, StepReport
-from orchestrator.runtime.container import Runtime
-from orchestrator.runtime.spawner import ensure_spawner
 
 if TYPE_CHECKING:
     from orchestrator.backends.namespace.backend import NamespaceBackend
+    from orchestrator.runtime.container import Runtime
 
 
 def build_options(build: Build, tag: str, *, no_cache: bool = False, pull: bool = False
@@ -57,6 +56,10 @@ def make_builder(backend: NamespaceBackend,
         backend.ensure_image(name, "always" if pull else "missing")
 
     def runtime(root: Path) -> Runtime:
+        # only a RUN step that misses the cache needs it: a warm build never imports it
+        from orchestrator.runtime.container import Runtime
+        from orchestrator.runtime.spawner import ensure_spawner
+
         return Runtime(root, spawner=ensure_spawner(backend.root / "bin"))
 
     return Builder(backend.images, runtime_factory=runtime, fetch=fetch, on_step=on_step)
