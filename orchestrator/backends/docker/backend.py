@@ -44,7 +44,9 @@ from orchestrator.backends.base import (
     VolumeSpec,
 )
 from orchestrator.backends.docker import convert
+from orchestrator.backends.docker import files as dockerfiles
 from orchestrator.backends.docker.errors import is_transient, map_error, translated
+from orchestrator.backends.files import plan_files
 from orchestrator.errors import NotFound, Unsupported, WaitTimeout
 from orchestrator.model import Build
 
@@ -283,12 +285,21 @@ class DockerBackend:
         try:
             for attachment in convert.later_attachments(spec):
                 self._connect(container_id, spec, attachment)
+            self._place_files(container_id, spec)
         except Exception:
             # a half-wired container would confuse the next observe; take it back
             with self._guard(f"container {spec.name}"):
                 self._api.remove_container(container_id, force=True)
             raise
         return container_id
+
+    def _place_files(self, container_id: str, spec: ContainerSpec) -> None:
+        """Secrets and configs, copied in before the first start (see files.py)."""
+        entries = plan_files(spec.service, spec.secrets, spec.configs, os.environ)
+        if not entries:
+            return
+        with self._guard(f"container {spec.name}: secrets and configs"):
+            self._api.put_archive(container_id, "/", dockerfiles.archive(entries))
 
     def _connect(self, container_id: str, spec: ContainerSpec, attachment: Attachment) -> None:
         name = spec.name
