@@ -3,12 +3,13 @@
 Both build the same context (FROM the busybox test image: ARG, COPY --from, RUN, USER,
 HEALTHCHECK...) once to warm their caches, then rebuild it unchanged N times. Measured:
 `pycompose --backend namespace build` (the whole CLI: load the compose file, build, tag),
-our builder called as a library (no process start), and `docker build -q` (the classic
-builder through the docker CLI). Target: no slower than docker. The CLI runs as installed:
-byte-compiled (PYTHONDONTWRITEBYTECODE is dropped, so the cold run writes the caches) and
-with the loader's caches (schema and parse, a private XDG_CACHE_HOME); one row shows them
-turned off (PYCOMPOSE_SCHEMA_CACHE=0 switches off both). Rounds are
-interleaved (one sample of each per round), so load from elsewhere hits every row alike.
+our builder called as a library (no process start), the engine's build API called in
+process through the docker SDK (its counterpart: no CLI start-up either), and `docker
+build -q` (the classic builder through the docker CLI). Target: no slower than docker.
+The CLI runs as installed: byte-compiled (PYTHONDONTWRITEBYTECODE is dropped, so the
+cold run writes the caches) and with the loader's caches (schema and parse, a private
+XDG_CACHE_HOME); one row shows them turned off (PYCOMPOSE_SCHEMA_CACHE=0 switches off
+both). Rounds are interleaved (one sample of each per round), so load from elsewhere hits every row alike.
 
 Run as root: `.venv/bin/python bench/build_bench.py [--runs N]`; prints a markdown table.
 State lives in a temporary PYCOMPOSE_ROOT; the docker image it tags is removed after.
@@ -65,6 +66,18 @@ def run(cmd: list[str], env: dict[str, str], cwd: Path) -> None:
                    stderr=subprocess.DEVNULL)
 
 
+def engine_build(client: object, context: Path) -> None:
+    """The engine's own rebuild without the docker CLI's start-up: the same request `docker
+    build` sends (the context as a tar), answered from its cache; the counterpart of our
+    library row."""
+    stream = client.api.build(  # type: ignore[attr-defined]
+        path=str(context), tag="pycompose-bench/build:1", quiet=True, rm=True, decode=True
+    )
+    for chunk in stream:
+        if "error" in chunk:
+            raise RuntimeError(chunk["error"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10)
@@ -110,6 +123,9 @@ def main() -> None:
                         ours, uncached, context
                     ),
                     "pycompose Builder.build (library)": lambda: Builder(store).build(options),
+                    "docker engine build API (SDK, in process)": lambda: engine_build(
+                        client, context
+                    ),
                     "docker build -q (CLI, engine)": lambda: run(theirs, env, context),
                 },
                 args.runs,
