@@ -9,7 +9,8 @@ build -q` (the classic builder through the docker CLI). Target: no slower than d
 The CLI runs as installed: byte-compiled (PYTHONDONTWRITEBYTECODE is dropped, so the
 cold run writes the caches) and with the loader's caches (schema and parse, a private
 XDG_CACHE_HOME); one row shows them turned off (PYCOMPOSE_SCHEMA_CACHE=0 switches off
-both). Rounds are interleaved (one sample of each per round), so load from elsewhere hits every row alike.
+both). Rounds are interleaved (one sample of each per round), so load from elsewhere
+hits every row alike.
 
 Run as root: `.venv/bin/python bench/build_bench.py [--runs N]`; prints a markdown table.
 State lives in a temporary PYCOMPOSE_ROOT; the docker image it tags is removed after.
