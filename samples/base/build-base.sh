@@ -16,14 +16,18 @@ PYCOMPOSE=${PYCOMPOSE:-$here/../../.venv/bin/pycompose}
 cache=${PYCOMPOSE_CACHE:-/var/cache/pycompose/samples}
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 mkdir -p "$cache"
-if [ ! -s "$cache/debian-bookworm.tar" ]; then
+if [ ! -f "$cache/debian-bookworm.tar" ] || [ ! -s "$cache/debian-bookworm.tar" ]; then
+  rm -rf "$cache/debian-bookworm.tar"
   command -v mmdebstrap >/dev/null || {
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mmdebstrap >/dev/null
   }
   echo "base: mmdebstrap bookworm from $mirror"
-  mmdebstrap --quiet --variant=minbase --mode=root --include=busybox,ca-certificates \
-    bookworm "$cache/debian-bookworm.tar.part" "$mirror"
-  mv "$cache/debian-bookworm.tar.part" "$cache/debian-bookworm.tar"
+  # written under a temporary name, moved in place once whole (mmdebstrap picks the output
+  # format from the name, hence the .tar ending and --format)
+  rm -rf "$cache/partial-debian-bookworm.tar"
+  mmdebstrap --quiet --variant=minbase --mode=root --format=tar \
+    --include=busybox,ca-certificates bookworm "$cache/partial-debian-bookworm.tar" "$mirror"
+  mv "$cache/partial-debian-bookworm.tar" "$cache/debian-bookworm.tar"
 fi
 # the build context takes hard links (same filesystem) or copies; both are git-ignored
 ln -f "$cache/debian-bookworm.tar" "$here/rootfs.tar" 2>/dev/null \
