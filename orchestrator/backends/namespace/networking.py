@@ -22,6 +22,7 @@ import ipaddress
 import json
 import os
 import socket
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -283,7 +284,12 @@ class NetState:
         )
 
     def save(self, directory: Path) -> None:
-        _write_in_place(directory / NET_STATE, json.dumps(self.to_json(), sort_keys=True))
+        """Whole or not at all (a rename): the DNS rebuild of a parallel create may read
+        it at any moment. (Only the bind-mounted /etc files are rewritten in place.)"""
+        path = directory / NET_STATE
+        tmp = path.with_name(f".{NET_STATE}.{os.getpid()}.{threading.get_ident()}.tmp")
+        tmp.write_text(json.dumps(self.to_json(), sort_keys=True))
+        os.replace(tmp, path)
 
     @classmethod
     def load(cls, directory: Path) -> NetState | None:
