@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
+
+from tests.support.cli import NamespaceStack
 
 pytestmark = [
     pytest.mark.root,
@@ -26,7 +25,6 @@ pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="the namespace backend needs root"),
 ]
 
-PYCOMPOSE = str(Path(sys.executable).parent / "pycompose")
 CGROUPS = Path("/sys/fs/cgroup")
 
 
@@ -35,43 +33,13 @@ def state_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("pycompose-ns-e2e")
 
 
-class Stack:
+class Stack(NamespaceStack):
     """One project directory and the CLI pointed at it, with tmp state everywhere."""
 
     def __init__(self, directory: Path, name: str, root: Path, image: str) -> None:
-        self.dir, self.name, self.root, self.image = directory, name, root, image
-        self.env = {
-            "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
-            "HOME": str(directory),
-            "PYCOMPOSE_ROOT": str(root),
-            "PYCOMPOSE_STATE_DIR": str(directory / "supervisor"),
-            "PYCOMPOSE_RUN_DIR": str(directory / "run"),
-            "PYCOMPOSE_SUPERVISOR_INTERVAL": "0.5",
-        }
-
-    def write(self, text: str) -> None:
-        (self.dir / "compose.yaml").write_text(text.replace("IMAGE", self.image))
-
-    def run(self, *args: str, check: bool = True, timeout: float = 120) -> Any:
-        result = subprocess.run(
-            [PYCOMPOSE, "--backend", "namespace", "-p", self.name, "--progress", "plain", *args],
-            cwd=self.dir,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env=self.env,
+        super().__init__(
+            directory, name, image, root=root, env={"PYCOMPOSE_SUPERVISOR_INTERVAL": "0.5"}
         )
-        if check:
-            assert result.returncode == 0, f"{args}: {result.stdout}\n{result.stderr}"
-        assert "Traceback" not in result.stderr
-        return result
-
-    def ps(self) -> dict[str, dict[str, Any]]:
-        rows = json.loads(self.run("ps", "-a", "--format", "json").stdout)
-        return {row["service"]: row for row in rows}
-
-    def logs(self, service: str) -> list[str]:
-        return self.run("logs", "--no-log-prefix", service).stdout.splitlines()
 
 
 def leftovers(root: Path, ids: set[str]) -> dict[str, list[str]]:
@@ -115,10 +83,7 @@ def stack(
     made = Stack(tmp_path, project_name, state_root, busybox_image)
     yield made
     # the supervisor first, so it cannot replace a container while `down` removes it
-    subprocess.run(
-        [PYCOMPOSE, "supervisor", "stop"], env=made.env, capture_output=True, timeout=30,
-        check=False,
-    )
+    made.stop_supervisor()
     if (tmp_path / "compose.yaml").exists():
         made.run("down", "-v", "-t", "0", check=False)
 

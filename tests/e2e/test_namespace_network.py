@@ -17,7 +17,6 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -28,6 +27,7 @@ import pytest
 from orchestrator.backends.namespace import NamespaceBackend
 from orchestrator.runtime.dns import DnsService
 from orchestrator.runtime.net import NetworkManager
+from tests.support.cli import PYCOMPOSE, NamespaceStack
 from tests.support.images import HTTPD_COMMAND
 
 pytestmark = [
@@ -36,7 +36,6 @@ pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="the namespace backend needs root"),
 ]
 
-PYCOMPOSE = str(Path(sys.executable).parent / "pycompose")
 HTTPD = json.dumps(list(HTTPD_COMMAND))
 FETCH_MIRROR = (
     "ip=$(nslookup deb.debian.org | awk '/^Address: /{print $2; exit}'); "
@@ -78,38 +77,12 @@ def eventually(check: Callable[[], Any], timeout: float, what: str) -> Any:
         time.sleep(0.1)
 
 
-class Stack:
-    """A project directory and the CLI pointed at it, with its own state, run dir and
-    supervisor under tmp (so its DNS daemon and ingress proxy are its own)."""
+class Stack(NamespaceStack):
+    """Its own state root, run dir and supervisor under tmp (so its DNS daemon and ingress
+    proxy are its own)."""
 
     def __init__(self, directory: Path, name: str, image: str) -> None:
-        self.dir, self.name, self.image = directory, name, image
-        self.root = directory / "state"
-        self.run_dir = directory / "run"
-        self.env = {
-            "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
-            "HOME": str(directory),
-            "PYCOMPOSE_ROOT": str(self.root),
-            "PYCOMPOSE_STATE_DIR": str(directory / "supervisor"),
-            "PYCOMPOSE_RUN_DIR": str(self.run_dir),
-        }
-
-    def write(self, text: str) -> None:
-        (self.dir / "compose.yaml").write_text(text.replace("IMAGE", self.image))
-
-    def run(self, *args: str, check: bool = True, timeout: float = 120) -> Any:
-        result = subprocess.run(
-            [PYCOMPOSE, "--backend", "namespace", "-p", self.name, "--progress", "plain", *args],
-            cwd=self.dir, capture_output=True, text=True, timeout=timeout, env=self.env,
-        )
-        if check:
-            assert result.returncode == 0, f"{args}: {result.stdout}\n{result.stderr}"
-        assert "Traceback" not in result.stderr, result.stderr
-        return result
-
-    def sh(self, service: str, script: str, *, index: int = 1) -> Any:
-        return self.run("exec", "-T", "--index", str(index), service, "sh", "-c", script,
-                        check=False)
+        super().__init__(directory, name, image)
 
     def backend(self) -> NamespaceBackend:
         return NamespaceBackend(self.root)

@@ -14,8 +14,6 @@ import io
 import json
 import os
 import secrets
-import subprocess
-import sys
 import tarfile
 import time
 from collections.abc import Callable, Iterator
@@ -24,13 +22,14 @@ from typing import Any
 
 import pytest
 
+from tests.support.cli import NamespaceStack
+
 pytestmark = [
     pytest.mark.root,
     pytest.mark.docker,
     pytest.mark.skipif(os.geteuid() != 0, reason="the namespace backend needs root"),
 ]
 
-PYCOMPOSE = str(Path(sys.executable).parent / "pycompose")
 
 DOCKERFILE = """FROM {base}
 RUN mkdir -p /seed /anon && echo hello > /seed/file && chown -R 1234:2345 /seed \\
@@ -68,35 +67,15 @@ def state_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("pycompose-ns-volumes")
 
 
-class Stack:
+class Stack(NamespaceStack):
     """A project directory and the CLI pointed at it, with tmp state everywhere."""
 
     def __init__(self, directory: Path, name: str, root: Path, image: str) -> None:
-        self.dir, self.name, self.root, self.image = directory, name, root, image
-        self.env = {
-            "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
-            "HOME": str(directory),
-            "PYCOMPOSE_ROOT": str(root),
-            "PYCOMPOSE_STATE_DIR": str(directory / "supervisor"),
-            "PYCOMPOSE_RUN_DIR": str(directory / "run"),
-            "API_KEY": "from-the-environment",
-        }
+        super().__init__(directory, name, image, root=root,
+                         env={"API_KEY": "from-the-environment"})
 
-    def write(self, text: str) -> None:
-        (self.dir / "compose.yaml").write_text(text.replace("IMAGE", self.image))
-
-    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            [PYCOMPOSE, "--backend", "namespace", "-p", self.name, "--progress", "plain", *args],
-            cwd=self.dir, capture_output=True, text=True, timeout=120, env=self.env,
-        )  # fmt: skip
-        if check:
-            assert result.returncode == 0, f"{args}: {result.stdout}\n{result.stderr}"
-        assert "Traceback" not in result.stderr
-        return result
-
-    def sh(self, service: str, script: str) -> str:
-        return self.run("exec", "-T", service, "sh", "-c", script).stdout
+    def out(self, service: str, script: str) -> str:
+        return str(self.sh(service, script, check=True).stdout)
 
     def volume_dir(self, key: str) -> Path:
         return self.root / "volumes" / f"{self.name}_{key}" / "_data"
@@ -118,10 +97,7 @@ def stack(
     yield made
     if (tmp_path / "compose.yaml").exists():
         made.run("down", "-v", "-t", "0", check=False)
-    subprocess.run(
-        [PYCOMPOSE, "supervisor", "stop"], env=made.env, capture_output=True, timeout=30,
-        check=False,
-    )  # fmt: skip
+    made.stop_supervisor()
 
 
 def eventually(check: Callable[[], bool], timeout: float, what: str) -> None:
@@ -172,14 +148,14 @@ def test_named_volume_copy_up_survives_down_and_up_and_goes_with_down_v(stack: S
     assert sorted(r["state"] for r in rows if r["service"] == "twin") == ["running", "running"]
     assert [p.name for p in stack.volume_dir("twins").iterdir()] == ["file"]
     # the image's VOLUME /anon: an anonymous volume with the image's content, per container
-    assert stack.sh("app", "cat /anon/x; echo more > /anon/y; ls /anon") == "anonymous\nx\ny\n"
+    assert stack.out("app", "cat /anon/x; echo more > /anon/y; ls /anon") == "anonymous\nx\ny\n"
 
     stack.run("down", "-t", "0")
     assert (data / "log").read_text() == "run\n"  # the volume outlives its containers
     stack.run("up", "-d")
     eventually(lambda: (data / "log").read_text() == "run\nrun\n", 20, "the second run")
     # a new container gets a new anonymous volume: the old one went with its container
-    assert stack.sh("app", "ls /anon") == "x\n"
+    assert stack.out("app", "ls /anon") == "x\n"
 
     stack.run("down", "-v", "-t", "0")
     assert not data.parent.exists()
@@ -219,7 +195,7 @@ def test_secret_and_config_files_have_the_requested_owner_and_mode(stack: Stack)
     os.chmod(stack.dir / "token.txt", 0o600)
     stack.write(FILES)
     stack.run("up", "-d")
-    stats = stack.sh(
+    stats = stack.out(
         "app", "stat -c '%n %a %u %g' /run/secrets/token /etc/api-key /etc/app.conf"
     )
     assert stats.splitlines() == [
@@ -228,7 +204,7 @@ def test_secret_and_config_files_have_the_requested_owner_and_mode(stack: Stack)
         "/etc/app.conf 640 0 1001",
     ]
     # read by the service's own user, who owns the secret
-    assert stack.sh("app", "cat /run/secrets/token /etc/api-key; echo; cat /etc/app.conf") == (
+    assert stack.out("app", "cat /run/secrets/token /etc/api-key; echo; cat /etc/app.conf") == (
         "s3cret\nfrom-the-environment\nkey=value"
     )
     denied = stack.run("exec", "-T", "app", "sh", "-c", "echo x > /run/secrets/token", check=False)
@@ -259,11 +235,11 @@ volumes:
 def test_tmpfs_size_and_mode_and_read_only_root(stack: Stack) -> None:
     stack.write(TMPFS)
     stack.run("up", "-d")
-    mounts = stack.sh("frozen", "grep ' /scratch ' /proc/mounts")
+    mounts = stack.out("frozen", "grep ' /scratch ' /proc/mounts")
     assert "size=1024k" in mounts and "mode=750" in mounts, mounts
     script = "touch /x 2>/dev/null; echo root=$?; touch /scratch/x; echo tmpfs=$?; " \
         "touch /work/x; echo volume=$?"
-    assert stack.sh("frozen", script).split() == ["root=1", "tmpfs=0", "volume=0"]
+    assert stack.out("frozen", script).split() == ["root=1", "tmpfs=0", "volume=0"]
     stack.run("down", "-v", "-t", "0")
     assert stack.leftovers() == []
 
@@ -303,14 +279,14 @@ def test_symlinked_mount_targets_stay_inside_the_root(stack: Stack, victim: Path
     stack.run("up", "-d")
 
     # the image's /data -> /etc: the bind lands on the container's /etc
-    assert stack.sh("box", "cat /etc/payload /data/payload") == "payload\npayload\n"
+    assert stack.out("box", "cat /etc/payload /data/payload") == "payload\npayload\n"
     assert not Path("/etc/payload").exists()
     # /escape -> a host directory: bind, tmpfs and working_dir land inside the root
-    assert stack.sh("box", "cat /escape/sub/payload; pwd") == f"payload\n{victim}/wd\n"
-    assert f" {victim}/tmp tmpfs " in stack.sh("box", "cat /proc/mounts")
+    assert stack.out("box", "cat /escape/sub/payload; pwd") == f"payload\n{victim}/wd\n"
+    assert f" {victim}/tmp tmpfs " in stack.out("box", "cat /proc/mounts")
     # a relative symlink a container left in a volume (the reader starts once the writer
     # has exited 0): `..` stops at the container's root
-    assert stack.sh("reader", "cat /v/link/sub/payload") == "payload\n"
+    assert stack.out("reader", "cat /v/link/sub/payload") == "payload\n"
     # and the host directory the symlinks name was never touched
     assert list(victim.iterdir()) == []
     stack.run("down", "-v", "-t", "0")
