@@ -10,17 +10,14 @@ directory itself (a lock file would outlive ``remove``).
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import signal
-import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import orchestrator
 from orchestrator.errors import (
     BackendError,
     ConfigError,
@@ -39,11 +36,13 @@ from orchestrator.ingress.statefiles import (
     valid_project_name,
     write_json_atomic,
 )
+from orchestrator.runtime.daemons import Children, directory_lock, log_tail, unlink_quietly
 
 DEFAULT_STATE_DIR = "/run/pycompose/ingress"
 READY_TIMEOUT = 5.0
 STOP_TIMEOUT = 5.0
 _POLL = 0.02
+_MODULE = "orchestrator.ingress.daemon"
 
 
 class ProcessIngressController:
@@ -61,10 +60,7 @@ class ProcessIngressController:
         default = str(Path(run_dir) / "ingress") if run_dir else DEFAULT_STATE_DIR
         self.state_dir = Path(state_dir or default)
         self._ready_timeout = ready_timeout
-        self._stop_timeout = stop_timeout
-        # daemons this process started: kept to reap them, or they linger as zombies
-        # (and look alive) for as long as this process runs
-        self._children: dict[int, subprocess.Popen[bytes]] = {}
+        self._daemons = Children(stop_timeout=stop_timeout, poll=_POLL)
 
     # ------------------------------------------------------------ the protocol
 
@@ -188,20 +184,10 @@ class ProcessIngressController:
             )
         return StateFiles(self.state_dir, project)
 
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        try:
-            self.state_dir.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.state_dir, os.O_RDONLY | os.O_DIRECTORY)
-        except OSError as exc:
-            raise BackendError(
-                f"cannot use the ingress state directory {self.state_dir}: {exc.strerror}"
-            ) from exc
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)  # releases the lock
+    def _locked(self) -> contextlib.AbstractContextManager[None]:
+        return directory_lock(self.state_dir, lambda exc: BackendError(
+            f"cannot use the ingress state directory {self.state_dir}: {exc.strerror}"
+        ))
 
     def _read_config(self, files: StateFiles) -> IngressConfig | None:
         data = read_json(files.config)
@@ -220,50 +206,22 @@ class ProcessIngressController:
 
     def _running_pid(self, files: StateFiles) -> int | None:
         """The daemon's pid if it is alive and really our daemon (pids get reused)."""
-        pid = read_json(files.pid)
-        if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
-            return None
-        child = self._children.get(pid)
-        if child is not None and child.poll() is not None:
-            del self._children[pid]
-            return None
-        if not _is_daemon_process(pid, files.project):
-            return None
-        return pid
+        return self._daemons.running(read_json(files.pid), _MODULE, files.project)
 
     def _clear_stale(self, files: StateFiles) -> None:
-        for path in (files.pid, files.status):
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
+        unlink_quietly(files.pid, files.status)
 
     def _start(self, files: StateFiles, backend: str) -> int:
-        env = dict(os.environ)
-        # the daemon must import this very package, wherever the caller found it
-        package_root = str(Path(orchestrator.__file__).resolve().parent.parent)
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (package_root, env.get("PYTHONPATH", "")) if p
-        )
         command = [
-            sys.executable, "-m", "orchestrator.ingress.daemon",
+            sys.executable, "-m", _MODULE,
             "--project", files.project, "--backend", backend,
             "--state-dir", str(files.state_dir),
         ]
         try:
-            with open(files.log, "ab") as log_file:
-                child = subprocess.Popen(
-                    command,
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.DEVNULL,
-                    stderr=log_file,  # a crash before logging is set up still lands here
-                    cwd="/",
-                    env=env,
-                    start_new_session=True,  # survives the CLI and its terminal
-                    close_fds=True,
-                )
+            # stdout stays unread: the daemon logs to the file itself (stderr catches crashes)
+            return self._daemons.start(command, files.log, stdout_to_log=False)
         except OSError as exc:
             raise BackendError(f"cannot start the ingress proxy: {exc.strerror}") from exc
-        self._children[child.pid] = child
-        return child.pid
 
     def _signal_reload(self, files: StateFiles, pid: int, acknowledged: int) -> None:
         """SIGHUP, but only once the daemon has said it is up: before it installs its handler,
@@ -274,7 +232,7 @@ class ProcessIngressController:
         except ProcessLookupError as exc:
             raise BackendError(
                 f"the ingress proxy of project {files.project} exited unexpectedly"
-                f"{_log_tail(files)}"
+                f"{log_tail(files.log)}"
             ) from exc
 
     def _wait_generation(self, files: StateFiles, pid: int, generation: int) -> dict[str, Any]:
@@ -285,10 +243,10 @@ class ProcessIngressController:
             if _acknowledged(status, pid, generation):
                 assert isinstance(status, dict)
                 return status
-            if not self._alive(pid):
+            if not self._daemons.alive(pid):
                 raise BackendError(
                     f"the ingress proxy of project {files.project} exited unexpectedly"
-                    f"{_log_tail(files)}"
+                    f"{log_tail(files.log)}"
                 )
             if time.monotonic() > deadline:
                 raise WaitTimeout(
@@ -297,38 +255,11 @@ class ProcessIngressController:
                 )
             time.sleep(_POLL)
 
-    def _alive(self, pid: int) -> bool:
-        child = self._children.get(pid)
-        if child is not None:
-            if child.poll() is None:
-                return True
-            del self._children[pid]
-            return False
-        return _process_state(pid) not in (None, "Z", "X")
-
     def _stop_and_clean(self, files: StateFiles) -> None:
         pid = self._running_pid(files)
         if pid is not None:
-            self._terminate(pid)
-        for path in files.all():
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
-
-    def _terminate(self, pid: int) -> None:
-        for sig, timeout in ((signal.SIGTERM, self._stop_timeout), (signal.SIGKILL, 2.0)):
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                break
-            deadline = time.monotonic() + timeout
-            while self._alive(pid) and time.monotonic() < deadline:
-                time.sleep(_POLL)
-            if not self._alive(pid):
-                break
-        child = self._children.pop(pid, None)
-        if child is not None:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                child.wait(timeout=1.0)
+            self._daemons.terminate(pid)
+        unlink_quietly(*files.all())
 
     def _check_new_ports(self, wanted: Sequence[Route], served: Sequence[Route]) -> None:
         """Probe ports the daemon does not hold yet, for a fast, clear error."""
@@ -402,31 +333,3 @@ def _live_drains(config: IngressConfig, status: Any) -> dict[str, int]:
         spent = {}
     return {cid: gen for cid, gen in config.drains.items() if spent.get(cid) != gen}
 
-
-def _process_state(pid: int) -> str | None:
-    """The one-letter state from /proc (``Z`` for a zombie), None when there is no process."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # the command name is in parentheses and may itself contain spaces or parentheses
-    return stat.rsplit(")", 1)[-1].split()[0]
-
-
-def _is_daemon_process(pid: int, project: str) -> bool:
-    if _process_state(pid) in (None, "Z", "X"):
-        return False
-    try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return False
-    return b"orchestrator.ingress.daemon" in argv and project.encode() in argv
-
-
-def _log_tail(files: StateFiles, lines: int = 5) -> str:
-    try:
-        text = files.log.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return ""
-    tail = [line for line in text.splitlines() if line.strip()][-lines:]
-    return (":\n" + "\n".join(tail)) if tail else ""

@@ -44,6 +44,7 @@ from orchestrator.ingress.statefiles import (
     valid_project_name,
     write_json_atomic,
 )
+from orchestrator.runtime.daemons import configure_logging
 
 log = logging.getLogger("orchestrator.ingress.daemon")
 
@@ -403,21 +404,13 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def _configure_logging(path: Path) -> None:
-    handler = logging.FileHandler(path, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(logging.INFO)
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the daemon process; its exit status."""
     args = _parse(argv)
     state_dir = Path(args.state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
     files = StateFiles(state_dir, args.project)
-    _configure_logging(files.log)
+    configure_logging(files.log)
     log.info("starting for project %s (pid %d)", args.project, os.getpid())
     daemon = IngressDaemon(args.project, state_dir, _factory_backend,
                            default_backend=args.backend)

@@ -29,6 +29,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
+from orchestrator.runtime.daemons import configure_logging
 from orchestrator.runtime.dns.records import Records, parse_server
 from orchestrator.runtime.dns.server import DnsServer
 from orchestrator.runtime.dns.state import (
@@ -182,21 +183,13 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def _configure_logging(path: Path) -> None:
-    handler = logging.FileHandler(path, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(logging.INFO)
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the daemon process; its exit status."""
     args = _parse(argv)
     state_dir = Path(args.state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
     files = StateFiles(state_dir)
-    _configure_logging(files.log)
+    configure_logging(files.log)
     log.info("starting (pid %d, port %d)", os.getpid(), args.port)
     daemon = DnsDaemon(state_dir, port=args.port, resolv_conf=args.resolv_conf)
     try:

@@ -10,18 +10,14 @@ itself (a lock file would be one more thing to clean up, and could be unlinked u
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import itertools
 import os
 import signal
-import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import orchestrator
 from orchestrator.errors import (
     ConfigError,
     Conflict,
@@ -29,6 +25,7 @@ from orchestrator.errors import (
     RuntimeFailure,
     WaitTimeout,
 )
+from orchestrator.runtime.daemons import Children, cmdline, directory_lock, log_tail, unlink_quietly
 from orchestrator.runtime.dns.records import Records, problems
 from orchestrator.runtime.dns.state import (
     StateFiles,
@@ -62,10 +59,7 @@ class DnsService:
         self.files = StateFiles(self.state_dir)
         self._resolv_conf = resolv_conf
         self._ready_timeout = ready_timeout
-        self._stop_timeout = stop_timeout
-        # daemons this process started: kept to reap them, or a dead one lingers as a
-        # zombie (and looks alive) for as long as this process runs
-        self._children: dict[int, subprocess.Popen[bytes]] = {}
+        self._daemons = Children(stop_timeout=stop_timeout, poll=_POLL)
 
     # ------------------------------------------------------------ the API
 
@@ -86,7 +80,7 @@ class DnsService:
         with self._locked():
             pid = self._running_pid()
             if pid is not None and not self._serves_port(pid):
-                self._terminate(pid)  # started for another port: one daemon per directory
+                self._daemons.terminate(pid)  # started for another port: one daemon per directory
                 pid = None
             # compared as JSON, not parsed back: the file is ours, and parsing every
             # record again on each container start costs more than the comparison
@@ -118,10 +112,8 @@ class DnsService:
         with self._locked():
             pid = self._running_pid()
             if pid is not None:
-                self._terminate(pid)
-            for path in self.files.all():
-                with contextlib.suppress(FileNotFoundError):
-                    path.unlink()
+                self._daemons.terminate(pid)
+            unlink_quietly(*self.files.all())
 
     def running(self) -> bool:
         return self._running_pid() is not None
@@ -135,20 +127,10 @@ class DnsService:
 
     # ------------------------------------------------------------ files and processes
 
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        try:
-            self.state_dir.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.state_dir, os.O_RDONLY | os.O_DIRECTORY)
-        except OSError as exc:
-            raise RuntimeFailure(
-                f"cannot use the DNS state directory {self.state_dir}: {exc.strerror}"
-            ) from exc
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)  # releases the lock
+    def _locked(self) -> contextlib.AbstractContextManager[None]:
+        return directory_lock(self.state_dir, lambda exc: RuntimeFailure(
+            f"cannot use the DNS state directory {self.state_dir}: {exc.strerror}"
+        ))
 
     def _write_records(self, generation: int, records: Records) -> None:
         try:
@@ -158,70 +140,26 @@ class DnsService:
 
     def _running_pid(self) -> int | None:
         """The daemon's pid if it is alive and really ours (pids get reused)."""
-        pid = read_json(self.files.pid)
-        if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
-            return None
-        if not self._alive(pid):
-            return None
-        try:
-            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            return None
-        if _MODULE.encode() not in argv or str(self.state_dir).encode() not in argv:
-            return None
-        return pid
+        return self._daemons.running(read_json(self.files.pid), _MODULE, str(self.state_dir))
 
     def _serves_port(self, pid: int) -> bool:
-        try:
-            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            return False
         return any(
             flag == b"--port" and value == str(self.port).encode()
-            for flag, value in itertools.pairwise(argv)
+            for flag, value in itertools.pairwise(cmdline(pid))
         )
-
-    def _alive(self, pid: int) -> bool:
-        child = self._children.get(pid)
-        if child is not None:
-            if child.poll() is None:
-                return True
-            del self._children[pid]
-            return False
-        return _process_state(pid) not in (None, "Z", "X")
 
     def _clear_stale(self) -> None:
-        for path in (self.files.pid, self.files.status):
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
+        unlink_quietly(self.files.pid, self.files.status)
 
     def _start(self) -> int:
-        env = dict(os.environ)
-        # the daemon must import this very package, wherever the caller found it
-        package_root = str(Path(orchestrator.__file__).resolve().parent.parent)
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (package_root, env.get("PYTHONPATH", "")) if p
-        )
         command = [sys.executable, "-m", _MODULE, "--state-dir", str(self.state_dir),
                    "--port", str(self.port)]
         if self._resolv_conf is not None:
             command += ["--resolv-conf", self._resolv_conf]
         try:
-            with open(self.files.log, "ab") as log_file:
-                child = subprocess.Popen(
-                    command,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log_file,
-                    stderr=log_file,  # a crash before logging is set up still lands here
-                    cwd="/",  # hold no directory (or its mount) busy
-                    env=env,
-                    start_new_session=True,  # setsid: the CLI's terminal and signals pass it by
-                    close_fds=True,
-                )
+            return self._daemons.start(command, self.files.log, stdout_to_log=True)
         except OSError as exc:
             raise RuntimeFailure(f"cannot start the DNS daemon: {exc.strerror}") from exc
-        self._children[child.pid] = child
-        return child.pid
 
     def _wait_generation(self, pid: int, generation: int) -> dict[str, Any]:
         """Block until the daemon's status acknowledges ``generation``; its status."""
@@ -232,8 +170,10 @@ class DnsService:
             if _acknowledged(status, pid, generation):
                 assert isinstance(status, dict)
                 return status
-            if not self._alive(pid):
-                raise RuntimeFailure(f"the DNS daemon exited unexpectedly{self._log_tail()}")
+            if not self._daemons.alive(pid):
+                raise RuntimeFailure(
+                    f"the DNS daemon exited unexpectedly{log_tail(self.files.log)}"
+                )
             if time.monotonic() > deadline:
                 raise WaitTimeout(
                     f"the DNS daemon did not serve the new records within "
@@ -241,30 +181,6 @@ class DnsService:
                 )
             time.sleep(pause)
             pause = min(pause * 2, _POLL)
-
-    def _terminate(self, pid: int) -> None:
-        for sig, timeout in ((signal.SIGTERM, self._stop_timeout), (signal.SIGKILL, 2.0)):
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                break
-            deadline = time.monotonic() + timeout
-            while self._alive(pid) and time.monotonic() < deadline:
-                time.sleep(_POLL)
-            if not self._alive(pid):
-                break
-        child = self._children.pop(pid, None)
-        if child is not None:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                child.wait(timeout=1.0)
-
-    def _log_tail(self, lines: int = 5) -> str:
-        try:
-            text = self.files.log.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return ""
-        tail = [line for line in text.splitlines() if line.strip()][-lines:]
-        return (":\n" + "\n".join(tail)) if tail else ""
 
 
 def _acknowledged(status: Any, pid: int, generation: int) -> bool:
@@ -305,11 +221,3 @@ def _error_for(errors: dict[str, dict[str, Any]]) -> PycomposeError:
         return Conflict(f"{messages} (another DNS server holds the port there)")
     return RuntimeFailure(messages)
 
-
-def _process_state(pid: int) -> str | None:
-    """The one-letter state from /proc (``Z`` for a zombie), None when there is no process."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat.rsplit(")", 1)[-1].split()[0]
