@@ -143,7 +143,8 @@ def test_on_failure_restarts_exactly_max_attempts_times_after_the_delay(
     crash.reload()
     assert crash.status == "exited"
     for died, started in zip(dies, starts[1:], strict=False):
-        assert 1.5 <= started - died <= 2.5, (dies, starts)  # delay: 2s honoured
+        # delay: 2 s honoured (the upper bound leaves room for a loaded 2-core machine)
+        assert 1.5 <= started - died <= 3.0, (dies, starts)
     status = client.status()
     assert status.running and project_name in status.projects
     slot = status.slots[f"{project_name}/crash/1"]
