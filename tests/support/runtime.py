@@ -43,8 +43,8 @@ class Leaks:
 
 
 def snapshot(state_root: Path) -> Leaks:
-    """Every pycompose-named mount, cgroup and live shim or container init on the host,
-    and every state dir."""
+    """Every pycompose-named mount and cgroup on the host, every live shim or container
+    init of this state root, and every state dir."""
     mounts = frozenset(
         line.split()[4]
         for line in Path("/proc/self/mountinfo").read_text().splitlines()
@@ -60,7 +60,10 @@ def snapshot(state_root: Path) -> Leaks:
                 # zombies are exited: they wait for the host's init to reap them
                 stat = (proc / "stat").read_text().rpartition(")")[2].split()
                 comm = (proc / "comm").read_text().strip()
-                if comm.startswith("pycompose-") and stat[0] != "Z":
+                # this root's only (the spawner's arguments name its bundle): whatever else
+                # runs containers on the machine at the same time is not this test's leak
+                mine = str(state_root).encode() in (proc / "cmdline").read_bytes()
+                if comm.startswith("pycompose-") and stat[0] != "Z" and mine:
                     shims.add(int(proc.name))
             except OSError:
                 continue
