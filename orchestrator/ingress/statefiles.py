@@ -8,7 +8,6 @@ them without importing asyncio and the proxy, which only the daemon process runs
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.ingress.routes import Route
+from orchestrator.runtime import atomic
 
 _PROJECT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
@@ -147,7 +147,6 @@ def read_json(path: Path) -> Any:
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    """Readers see the old content or the new, never a torn file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
-    os.replace(tmp, path)
+    """Readers see the old content or the new, never a torn file; no fsync (these files
+    live as long as the daemon)."""
+    atomic.write_json(path, data, durable=False, indent=1)

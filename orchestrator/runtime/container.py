@@ -26,8 +26,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from orchestrator.errors import Conflict, NotFound, RuntimeFailure, WaitTimeout
+from orchestrator.runtime import atomic, spawnconf
 from orchestrator.runtime import logs as logfiles
-from orchestrator.runtime import spawnconf
 from orchestrator.runtime import state as disk
 from orchestrator.runtime.cgroups import CgroupDriver, Stats, detect
 from orchestrator.runtime.config import ContainerConfig, User
@@ -120,13 +120,13 @@ class Runtime:
                 d.mkdir(mode=0o755)
             self.cgroups.create(config.id, config.resources)
             conf = spawnconf.run_config(config, bundle, self.cgroups.paths(config.id))
-            disk.write_atomic(bundle.spawn_config, conf)
+            atomic.write_atomic(bundle.spawn_config, conf)
             if config.healthcheck is not None:
                 # the shim runs it with the container's pid given on its command line
                 probe = spawnconf.exec_config(
                     config, 0, self.cgroups.paths(config.id), config.healthcheck.command
                 )
-                disk.write_atomic(bundle.health_config, probe)
+                atomic.write_atomic(bundle.health_config, probe)
             record = disk.Record(
                 id=config.id,
                 created_at=time.time(),
@@ -365,7 +365,7 @@ class Container:
             working_dir=working_dir,
         )
         path = self.bundle.directory / f"exec-{secrets.token_hex(6)}.conf"
-        disk.write_atomic(path, conf)
+        atomic.write_atomic(path, conf)
         try:
             proc = subprocess.Popen(
                 [str(self.runtime.spawner), "exec", str(path)],

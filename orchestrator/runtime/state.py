@@ -8,13 +8,12 @@ by the shim when the container's first process ends, so the two never race.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from orchestrator.errors import RuntimeFailure
+from orchestrator.runtime.atomic import write_atomic
 
 SCHEMA_VERSION = 1
 Status = Literal["created", "running", "exited"]
@@ -82,21 +81,6 @@ class ContainerState:
     created_at: float
     started_at: float | None
     finished_at: float | None
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write, fsync and rename: a reader sees the old file or the new one, never half."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def save(path: Path, record: Record) -> None:

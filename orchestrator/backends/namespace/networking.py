@@ -22,7 +22,6 @@ import ipaddress
 import json
 import os
 import socket
-import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +31,7 @@ from orchestrator.backends.base import ContainerSpec
 from orchestrator.backends.spec import published_ports
 from orchestrator.errors import ConfigError, Problem, RuntimeFailure, Unsupported
 from orchestrator.model import Network, PortConfig
+from orchestrator.runtime import atomic
 from orchestrator.runtime.dns import Client, Records, Zone
 from orchestrator.runtime.net import NetworkConfig, PortMapping
 
@@ -286,10 +286,7 @@ class NetState:
     def save(self, directory: Path) -> None:
         """Whole or not at all (a rename): the DNS rebuild of a parallel create may read
         it at any moment. (Only the bind-mounted /etc files are rewritten in place.)"""
-        path = directory / NET_STATE
-        tmp = path.with_name(f".{NET_STATE}.{os.getpid()}.{threading.get_ident()}.tmp")
-        tmp.write_text(json.dumps(self.to_json(), sort_keys=True))
-        os.replace(tmp, path)
+        atomic.write_json(directory / NET_STATE, self.to_json(), durable=False)
 
     @classmethod
     def load(cls, directory: Path) -> NetState | None:
@@ -527,10 +524,8 @@ class DnsView:
 
     def save(self, path: Path) -> None:
         """Whole or not at all (a rename); no fsync: a lost view is only a slower rebuild."""
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         data = {"ids": sorted(self.ids), "members": [m.to_json() for m in self.members]}
-        tmp.write_text(json.dumps(data, sort_keys=True))
-        os.replace(tmp, path)
+        atomic.write_json(path, data, durable=False)
 
 
 def dns_records(members: Iterable[Member], gateways: Mapping[str, str]) -> Records:

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import Conflict, NotFound, RuntimeFailure
-from orchestrator.runtime.state import write_atomic
+from orchestrator.runtime.atomic import write_atomic
 
 SCHEMA = 1
 DEFAULT_ROOT = "/var/lib/pycompose"

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from orchestrator.errors import NotFound, RuntimeFailure
 from orchestrator.lazy import lazy_module
+from orchestrator.runtime import atomic
 from orchestrator.runtime.build.context import BuildContext, Source, hash_sources
 from orchestrator.runtime.build.dockerfile import (
     Dockerfile,
@@ -228,9 +229,7 @@ class Builder:
         return record
 
     def remember(self, key: str, record: dict[str, Any]) -> None:
-        tmp = self.records / f".{key}.{secrets.token_hex(4)}"
-        tmp.write_text(json.dumps(record, sort_keys=True))
-        os.replace(tmp, self.records / f"{key}.json")
+        atomic.write_json(self.records / f"{key}.json", record, durable=False)
 
     def layer_blob(self, diff_id: str) -> Path:
         return self._blobs / diff_id.split(":", 1)[1]

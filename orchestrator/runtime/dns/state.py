@@ -6,14 +6,12 @@ Both sides import these; they live apart from the daemon so that importing the p
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from orchestrator.runtime import atomic
 from orchestrator.runtime.dns.records import Records
 
 
@@ -53,21 +51,9 @@ def read_json(path: Path) -> Any:
 
 
 def write_json_atomic(path: Path, value: Any) -> None:
-    """Replace ``path`` with ``value`` in one rename, so a reader sees old or new, never a mix.
-
-    No fsync: these files live as long as the daemon (every ``apply`` rewrites the records
-    whole, the daemon its status), and they are written on every container start, where
-    an fsync on a busy disk costs more than the rest of a DNS update."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            # dumps, not dump: only dumps uses the C encoder
-            handle.write(json.dumps(value, sort_keys=True))
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    """No fsync: these files live as long as the daemon (every ``apply`` rewrites the records
+    whole, the daemon its status), and they are written on every container start."""
+    atomic.write_json(path, value, durable=False)
 
 
 def records_from_file(data: Any) -> tuple[int, Records]:

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, BinaryIO, Protocol
 
+from orchestrator.runtime import atomic
 from orchestrator.runtime.images.archive import Archive, ArchiveImage, BlobSource
 from orchestrator.runtime.images.config import ImageConfig, parse_image_config
 from orchestrator.runtime.images.digest import (
@@ -200,17 +201,7 @@ class Store:
             os.close(fd)
 
     def _write_atomic(self, path: Path, data: bytes) -> None:
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        atomic.write_atomic(path, data)
 
     def _read_index(self) -> list[_Entry]:
         try:

@@ -11,12 +11,12 @@ import contextlib
 import fcntl
 import json
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import RuntimeFailure
+from orchestrator.runtime import atomic
 
 
 @contextlib.contextmanager
@@ -48,25 +48,10 @@ def read_json(path: Path) -> dict[str, Any] | None:
 
 
 def write_json(path: Path, data: dict[str, Any], *, durable: bool = True) -> None:
-    """Write and rename: a reader sees the old state or the new one, never half.
-
-    ``durable`` adds an fsync before the rename, for what must survive a power loss
-    (networks, address pools). State that dies with a reboot anyway (a sandbox, whose
-    namespace is a bind mount, and its lease) skips it: on a busy disk one fsync costs
-    several milliseconds, paid on every container start."""
+    """``durable`` for what must survive a power loss (networks, address pools); a
+    sandbox and its lease die with a reboot anyway (see runtime/atomic.py)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, sort_keys=True)
-            if durable:
-                f.flush()
-                os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    atomic.write_json(path, data, durable=durable)
 
 
 def remove_file(path: Path) -> None:

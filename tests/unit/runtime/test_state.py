@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.errors import RuntimeFailure
+from orchestrator.runtime.atomic import write_atomic
 from orchestrator.runtime.state import (
     ExitRecord,
     Record,
@@ -13,7 +14,6 @@ from orchestrator.runtime.state import (
     load,
     parse_exit,
     save,
-    write_atomic,
 )
 
 CREATED = Record(id="c", created_at=1.0, config={}, cgroup_version=1)
