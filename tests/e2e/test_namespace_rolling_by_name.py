@@ -10,13 +10,42 @@ address at once; there the published ingress port is the zero-failure path.)
 from __future__ import annotations
 
 import json
+import os
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from tests.e2e.test_namespace_network import Stack, eventually, pytestmark, stack
+import pytest
+
+from orchestrator.backends.namespace import NamespaceBackend
+from tests.support.cli import NamespaceStack as Stack
 from tests.support.images import HTTPD_COMMAND
 
-__all__ = ["pytestmark", "stack"]  # the fixture and the marks are this module's too
+pytestmark = [
+    pytest.mark.root,
+    pytest.mark.docker,
+    pytest.mark.skipif(os.geteuid() != 0, reason="the namespace backend needs root"),
+]
+
+
+@pytest.fixture
+def stack(tmp_path: Path, project_name: str, busybox_image: str) -> Iterator[Stack]:
+    made = Stack(tmp_path, project_name, busybox_image)
+    yield made
+    made.stop_supervisor()
+    made.run("down", "-v", "-t", "0", check=False)
+
+
+def web_ids(stack: Stack) -> dict[str, str]:
+    observed = NamespaceBackend(stack.root).observe(stack.name)
+    return {c.name: c.id for c in observed.containers if c.service == "web"}
+
+
+def eventually(check: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out after {timeout}s waiting for {what}"
+        time.sleep(0.2)
 
 WEB = """\
 services:
@@ -59,8 +88,7 @@ def test_start_first_update_serves_by_name_without_a_failed_request(
 
     write("1")
     stack.run("up", "-d", "--wait", "--wait-timeout", "60")
-    before = {c.name: c.id for c in stack.backend().observe(stack.name).containers
-              if c.service == "web"}
+    before = web_ids(stack)
     eventually(lambda: tally(stack)[0] >= 10, 30, "the client's first answers")
     ok_before, failed_before = tally(stack)
 
@@ -69,8 +97,7 @@ def test_start_first_update_serves_by_name_without_a_failed_request(
     time.sleep(1.0)
     ok_after, failed_after = tally(stack)
 
-    after = {c.name: c.id for c in stack.backend().observe(stack.name).containers
-             if c.service == "web"}
+    after = web_ids(stack)
     assert set(after) == set(before) and not set(after.values()) & set(before.values()), (
         "both replicas should have been replaced under their own names"
     )
